@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# test.sh: `make test`.  Sets up what is missing, builds and installs gifq,
+# starts a throwaway cluster with gifq and pg_cron preloaded, runs every
+# suite (pg_regress, isolation, pgTAP, TAP), and ends with the line
+# "N passed, N failed", one count per test file.  Exits non-zero on any
+# failure.
+set -euo pipefail
+source "$(dirname "$0")/cluster.sh"
+
+"$GIFQ_ROOT/scripts/setup.sh"
+gifq_build
+gifq_workdir
+trap gifq_cleanup EXIT
+gifq_cluster_start "fsync = off"
+
+passed=0
+failed=0
+failures=()
+logs="$GIFQ_WORK/logs"
+as_pg mkdir -p "$logs"
+
+# tally FILE-OF-PG_REGRESS-OUTPUT: count "... ok" and "... FAILED" lines
+# (and the TAP-style lines of newer pg_regress).
+tally_regress() {
+	local out=$1 name ok
+	while read -r name ok; do
+		if [ "$ok" = ok ]; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=("$name")
+		fi
+	done < <(sed -nE \
+		-e 's/^(test| ) *([A-Za-z0-9_-]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p' \
+		-e 's/^ok +[0-9]+ +[-+] +([A-Za-z0-9_-]+).*/\1 ok/p' \
+		-e 's/^not ok +[0-9]+ +[-+] +([A-Za-z0-9_-]+).*/\1 FAILED/p' "$out")
+}
+
+# pg_regress: sql/<name>.sql against expected/<name>.out
+regress=(${REGRESS:-$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//')})
+if [ ${#regress[@]} -gt 0 ]; then
+	echo "== pg_regress: ${regress[*]}"
+	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" \
+		--inputdir=. --outputdir="$logs/regress" --dbname=gifq_regress \
+		--load-extension=gifq "${regress[@]}") >"$logs/regress.txt" 2>&1 || true
+	cat "$logs/regress.txt"
+	tally_regress "$logs/regress.txt"
+	if [ -f "$logs/regress/regression.diffs" ]; then cat "$logs/regress/regression.diffs"; fi
+fi
+
+# isolation: test/specs/<name>.spec against test/expected/<name>.out
+isolation=(${ISOLATION:-$(cd "$GIFQ_WORK/test/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//')})
+if [ ${#isolation[@]} -gt 0 ]; then
+	echo "== isolation: ${isolation[*]}"
+	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" \
+		--inputdir=test --outputdir="$logs/isolation" --dbname=gifq_isolation \
+		--load-extension=gifq "${isolation[@]}") >"$logs/isolation.txt" 2>&1 || true
+	cat "$logs/isolation.txt"
+	tally_regress "$logs/isolation.txt"
+	if [ -f "$logs/isolation/regression.diffs" ]; then cat "$logs/isolation/regression.diffs"; fi
+fi
+
+# pgTAP: test/*.sql, each file one BEGIN..ROLLBACK suite
+shopt -s nullglob
+pgtap=("$GIFQ_WORK"/test/*.sql)
+if [ ${#pgtap[@]} -gt 0 ]; then
+	echo "== pgTAP"
+	as_pg createdb gifq_tap
+	as_pg psql -X -q -d gifq_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION gifq' >/dev/null
+	for f in "${pgtap[@]}"; do
+		if (cd "$GIFQ_WORK" && as_pg pg_prove -d gifq_tap "test/$(basename "$f")"); then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=("test/$(basename "$f")")
+		fi
+	done
+fi
+
+# TAP: test/t/*.pl, each with clusters of its own
+tap=("$GIFQ_WORK"/test/t/*.pl)
+if [ ${#tap[@]} -gt 0 ]; then
+	echo "== TAP"
+	for f in "${tap[@]}"; do
+		if (cd "$GIFQ_WORK" && as_pg env PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+			TESTDIR="$GIFQ_WORK" GIFQ_ROOT="$GIFQ_WORK" \
+			prove -I "$PGXS_DIR/src/test/perl" -I "$GIFQ_WORK/test/perl" \
+			"test/t/$(basename "$f")"); then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=("test/t/$(basename "$f")")
+			for log in "$GIFQ_WORK"/tmp_check/log/*; do
+				echo "--- $log"; tail -n 40 "$log"
+			done
+		fi
+	done
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ * gifq.h
+ *	  Definitions shared by every gifq source file: SQLSTATEs and
+ *	  version-compatibility macros.
+ *
+ * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
+ * grouped by area: QG0xx for the gifq_money type.  Every code is listed
+ * in docs/errors.md with its condition name and is exercised by a test.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/gifq.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_H
+#define GIFQ_H
+
+#include "postgres.h"
+
+/* gifq_money (QG0xx) */
+#define ERRCODE_GIFQ_CURRENCY_MISMATCH		MAKE_SQLSTATE('Q','G','0','0','1')
+#define ERRCODE_GIFQ_MONEY_OUT_OF_RANGE		MAKE_SQLSTATE('Q','G','0','0','2')
+#define ERRCODE_GIFQ_EXCESS_PRECISION		MAKE_SQLSTATE('Q','G','0','0','3')
+#define ERRCODE_GIFQ_INVALID_CURRENCY		MAKE_SQLSTATE('Q','G','0','0','4')
+#define ERRCODE_GIFQ_INVALID_MONEY			MAKE_SQLSTATE('Q','G','0','0','5')
+#define ERRCODE_GIFQ_MONEY_NOT_FINITE		MAKE_SQLSTATE('Q','G','0','0','6')
+#define ERRCODE_GIFQ_INVALID_RATIOS			MAKE_SQLSTATE('Q','G','0','0','7')
+
+/*
+ * GIFQ_ERETURN reports a soft error where the server supports them
+ * (PostgreSQL 16 and later, for pg_input_is_valid()), and a plain ERROR
+ * before that.  "context" is fcinfo->context of an input function, or NULL
+ * to always throw.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#define GIFQ_ERETURN(context, dummy, ...) \
+	ereturn((context), (dummy), __VA_ARGS__)
+#define GIFQ_SOFT_ERROR_OCCURRED(context) SOFT_ERROR_OCCURRED(context)
+#else
+#define GIFQ_ERETURN(context, dummy, ...) \
+	do { \
+		(void) (context); \
+		ereport(ERROR, __VA_ARGS__); \
+		return (dummy); \
+	} while (0)
+#define GIFQ_SOFT_ERROR_OCCURRED(context) ((void) (context), false)
+#endif
+
+#endif							/* GIFQ_H */
