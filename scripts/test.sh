@@ -36,8 +36,17 @@ tally_regress() {
 		-e 's/^not ok +[0-9]+ +[-+] +([A-Za-z0-9_-]+).*/\1 FAILED/p' "$out")
 }
 
+# names FILE...: the files' base names without extension
+names() {
+	local f
+	for f in "$@"; do
+		[ -e "$f" ] && basename "${f%.*}"
+	done
+	return 0
+}
+
 # pg_regress: sql/<name>.sql against expected/<name>.out
-regress=(${REGRESS:-$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//')})
+regress=(${REGRESS:-$(names "$GIFQ_WORK"/sql/*.sql | grep -v '^gifq--' || true)})
 if [ ${#regress[@]} -gt 0 ]; then
 	echo "== pg_regress: ${regress[*]}"
 	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
@@ -50,7 +59,7 @@ if [ ${#regress[@]} -gt 0 ]; then
 fi
 
 # isolation: test/specs/<name>.spec against test/expected/<name>.out
-isolation=(${ISOLATION:-$(cd "$GIFQ_WORK/test/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//')})
+isolation=(${ISOLATION:-$(names "$GIFQ_WORK"/test/specs/*.spec)})
 if [ ${#isolation[@]} -gt 0 ]; then
 	echo "== isolation: ${isolation[*]}"
 	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
