@@ -44,6 +44,24 @@ FROM wallet GROUP BY 1 ORDER BY 1;
 SELECT m, count(*) FROM wallet GROUP BY m ORDER BY m;
 SELECT min(m), max(m) FROM wallet;
 
+-- sorting (with abbreviated keys) agrees with currency code, then amount,
+-- across codes sharing a prefix and amounts beyond the keys' 47 bits
+CREATE TABLE sorted AS
+SELECT gifq_money(u::numeric / 10::numeric ^ (CASE c WHEN 'USD' THEN 2 ELSE 0 END), c) AS m
+FROM unnest(ARRAY['PTS', 'PTSX', 'PTSXY', 'PTR', 'PTT', 'USD', 'U1X', 'AAA',
+	'ZZZZZZZZ', 'A0A', 'PTS0']) AS c,
+	unnest(ARRAY[0, 1, -1, 70368744177663, 70368744177664, 70368744177665,
+	-70368744177663, -70368744177664, -70368744177665, 140737488355327,
+	9223372036854775807, -9223372036854775808, 42, -42]::bigint[]) AS u;
+SELECT count(*) AS rows, count(*) FILTER (WHERE a.m <> b.m) AS misordered
+FROM (SELECT m, row_number() OVER (ORDER BY m) AS n FROM sorted) a
+JOIN (SELECT m, row_number() OVER (ORDER BY gifq_currency(m) COLLATE "C",
+	gifq_minor_units(m)) AS n FROM sorted) b USING (n);
+SELECT count(*) FILTER (WHERE prev >= m) AS out_of_order
+FROM (SELECT m, lag(m) OVER (ORDER BY m) AS prev
+	FROM (SELECT m FROM sorted ORDER BY m DESC) d) s;
+SELECT (array_agg(m ORDER BY m))[1:6] AS first_six FROM sorted;
+
 -- btree and hash indexes, merge and hash joins
 CREATE INDEX wallet_m_btree ON wallet (m);
 CREATE INDEX wallet_m_hash ON wallet USING hash (m);
