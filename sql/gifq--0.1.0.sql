@@ -180,20 +180,39 @@ CREATE OPERATOR CLASS @extschema@.gifq_money_hash_ops
 -- gifq_money aggregates
 ------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.gifq_money_sum_trans(@extschema@.gifq_money, @extschema@.gifq_money) RETURNS @extschema@.gifq_money
+CREATE FUNCTION @extschema@.gifq_money_sum_accum(internal, @extschema@.gifq_money) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.gifq_money_sum_inv(internal, @extschema@.gifq_money) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.gifq_money_sum_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.gifq_money_sum_serialize(internal) RETURNS bytea
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.gifq_money_sum_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.gifq_money_sum_final(internal) RETURNS @extschema@.gifq_money
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION @extschema@.gifq_money_larger(@extschema@.gifq_money, @extschema@.gifq_money) RETURNS @extschema@.gifq_money
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.gifq_money_smaller(@extschema@.gifq_money, @extschema@.gifq_money) RETURNS @extschema@.gifq_money
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE @extschema@.sum(@extschema@.gifq_money) (
-	SFUNC = @extschema@.gifq_money_sum_trans,
-	STYPE = @extschema@.gifq_money,
-	COMBINEFUNC = @extschema@.gifq_money_sum_trans,
+	SFUNC = @extschema@.gifq_money_sum_accum,
+	STYPE = internal,
+	SSPACE = 32,
+	FINALFUNC = @extschema@.gifq_money_sum_final,
+	COMBINEFUNC = @extschema@.gifq_money_sum_combine,
+	SERIALFUNC = @extschema@.gifq_money_sum_serialize,
+	DESERIALFUNC = @extschema@.gifq_money_sum_deserialize,
+	MSFUNC = @extschema@.gifq_money_sum_accum,
+	MINVFUNC = @extschema@.gifq_money_sum_inv,
+	MSTYPE = internal,
+	MSSPACE = 32,
+	MFINALFUNC = @extschema@.gifq_money_sum_final,
 	PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE @extschema@.sum(@extschema@.gifq_money) IS 'exact sum of amounts in one currency';
+COMMENT ON AGGREGATE @extschema@.sum(@extschema@.gifq_money) IS 'exact sum of amounts in one currency; only the final sum must fit';
 
 CREATE AGGREGATE @extschema@.min(@extschema@.gifq_money) (
 	SFUNC = @extschema@.gifq_money_smaller,

@@ -79,9 +79,14 @@ SELECT count(*) FROM wallet a, wallet b WHERE a.m = b.m AND gifq_money_hash(a.m)
 -- aggregates: NULLs ignored, empty input gives NULL
 SELECT sum(m) IS NULL AS empty_sum, min(m) IS NULL AS empty_min FROM wallet WHERE false;
 SELECT sum(m) FROM (VALUES ('1.00 USD'::gifq_money), (NULL), ('2.50 USD')) t(m);
--- the transition function does not modify its arguments outside an aggregate
-SELECT gifq_money_sum_trans(a, '1.00 USD'), a
-FROM (VALUES ('2.00 USD'::gifq_money)) t(a);
+-- only the final sum must fit: the order of the rows never matters
+SELECT sum(m ORDER BY n) AS up_first, sum(m ORDER BY n DESC) AS down_first
+FROM (VALUES (1, '9223372036854775807 PTS'::gifq_money), (2, '1 PTS'), (3, '-1 PTS')) t(n, m);
+-- a sliding window adds and removes rows, and restarts across currencies
+SELECT n, m, sum(m) OVER (ORDER BY n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS pair
+FROM (VALUES (1, '1.00 USD'::gifq_money), (2, '2.50 USD'), (3, NULL), (4, NULL),
+	(5, '-7 PTS'), (6, '9223372036854775807 PTS'), (7, '-9223372036854775807 PTS')) t(n, m)
+ORDER BY n;
 
 -- allocation always sums exactly to the total
 SELECT gifq_allocate('100.00 USD', '{1,1,1}');
@@ -106,6 +111,7 @@ SELECT '92233720368547758.07 USD'::gifq_money * 2;
 SELECT 2 * '92233720368547758.07 USD'::gifq_money;
 SELECT '1 PTS'::gifq_money / 0.0000000000000000000001;
 SELECT sum(m) FROM (VALUES ('9223372036854775807 PTS'::gifq_money), ('1 PTS')) t(m);
+SELECT sum(m) FROM (VALUES ('-9223372036854775808 PTS'::gifq_money), ('-1 PTS'), ('0 PTS')) t(m);
 -- errors: non-finite factors (QG006) and division by zero (22012)
 SELECT '1.00 USD'::gifq_money * 'NaN'::numeric;
 SELECT 'Infinity'::numeric * '1.00 USD'::gifq_money;

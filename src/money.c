@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * money.c
- *	  The gifq_money type: I/O, comparison, arithmetic and aggregates.
+ *	  The gifq_money type: I/O, comparison, sorting and arithmetic.
  *
  * An amount is an int64 count of the currency's minor units plus the
  * currency code (see money.h).  Nothing here rounds silently: text input
@@ -11,8 +11,8 @@
  *
  * Text I/O reads no setting and no table, so it is IMMUTABLE and
  * locale-free.  One three-way compare, money_cmp_internal(), orders every
- * operator, the btree opclass, sorting and min/max: by currency code,
- * then by amount.
+ * operator, the btree opclass, sorting and min/max (money_agg.c): by
+ * currency code, then by amount.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -701,36 +701,6 @@ gifq_money_hash_extended(PG_FUNCTION_ARGS)
 							 sizeof(GifqMoney), PG_GETARG_INT64(1));
 }
 
-PG_FUNCTION_INFO_V1(gifq_money_larger);
-
-/*
- * gifq_money_larger
- *		The greater of two values, by the total order; max()'s transition.
- */
-Datum
-gifq_money_larger(PG_FUNCTION_ARGS)
-{
-	GifqMoney  *a = PG_GETARG_GIFQ_MONEY_P(0);
-	GifqMoney  *b = PG_GETARG_GIFQ_MONEY_P(1);
-
-	PG_RETURN_GIFQ_MONEY_P(money_cmp_internal(a, b) >= 0 ? a : b);
-}
-
-PG_FUNCTION_INFO_V1(gifq_money_smaller);
-
-/*
- * gifq_money_smaller
- *		The lesser of two values, by the total order; min()'s transition.
- */
-Datum
-gifq_money_smaller(PG_FUNCTION_ARGS)
-{
-	GifqMoney  *a = PG_GETARG_GIFQ_MONEY_P(0);
-	GifqMoney  *b = PG_GETARG_GIFQ_MONEY_P(1);
-
-	PG_RETURN_GIFQ_MONEY_P(money_cmp_internal(a, b) <= 0 ? a : b);
-}
-
 
 /* ----------------------------------------------------------------------
  * Arithmetic
@@ -846,35 +816,6 @@ gifq_money_div(PG_FUNCTION_ARGS)
 				 errmsg("cannot divide \"%s\" by zero", money_to_cstring(m))));
 	PG_RETURN_GIFQ_MONEY_P(money_scale(m, int64_to_numeric(m->units), divisor,
 									   "/", divisor));
-}
-
-
-/* ----------------------------------------------------------------------
- * Aggregates
- * ----------------------------------------------------------------------
- */
-
-PG_FUNCTION_INFO_V1(gifq_money_sum_trans);
-
-/*
- * gifq_money_sum_trans
- *		sum()'s transition and combine function.
- *
- * Strict with no initial value, so the executor starts the state as a copy
- * of the first input in the aggregate's memory context; later rows add
- * into that copy in place, allocating nothing per row.  Outside an
- * aggregate it returns a new value and leaves its arguments alone.
- */
-Datum
-gifq_money_sum_trans(PG_FUNCTION_ARGS)
-{
-	GifqMoney  *state = PG_GETARG_GIFQ_MONEY_P(0);
-	GifqMoney  *value = PG_GETARG_GIFQ_MONEY_P(1);
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		state = money_make(state->units, state->currency);
-	money_add_into(state, state, value);
-	PG_RETURN_GIFQ_MONEY_P(state);
 }
 
 
