@@ -43,6 +43,16 @@ gifq_workdir() {
 	export GIFQ_WORK
 }
 
+# gifq_prepare: what comes before a cluster: the packages, the build and
+# install (skipped when GIFQ_SKIP_BUILD is set, to use the installed gifq),
+# and a work folder that is removed on exit.
+gifq_prepare() {
+	"$GIFQ_ROOT/scripts/setup.sh"
+	[ -n "${GIFQ_SKIP_BUILD:-}" ] || gifq_build
+	gifq_workdir
+	trap gifq_cleanup EXIT
+}
+
 # gifq_cluster_start [extra postgresql.conf lines...]
 gifq_cluster_start() {
 	local data="$GIFQ_WORK/data" line

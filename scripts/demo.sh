@@ -5,10 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/cluster.sh"
 
-"$GIFQ_ROOT/scripts/setup.sh"
-gifq_build
-gifq_workdir
-trap gifq_cleanup EXIT
+gifq_prepare
 gifq_cluster_start >/dev/null
 
 as_pg psql -X -q -v ON_ERROR_STOP=1 --echo-all -P footer=off \

@@ -10,11 +10,9 @@
 set -euo pipefail
 source "$(dirname "$0")/cluster.sh"
 
-"$GIFQ_ROOT/scripts/setup.sh"
-command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
-gifq_build
-gifq_workdir
-trap 'as_pg pg_ctl -D "$GIFQ_WORK/data" -m fast -w stop >/dev/null 2>&1 || true; gifq_cleanup' EXIT
+command -v valgrind >/dev/null ||
+	{ apt-get update -qq && apt-get install -y -qq valgrind; } >/dev/null
+gifq_prepare
 
 PGPORT=$(free_port)
 export PGHOST="$GIFQ_WORK" PGPORT PGUSER=postgres PGDATABASE=postgres

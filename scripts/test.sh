@@ -7,10 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/cluster.sh"
 
-"$GIFQ_ROOT/scripts/setup.sh"
-gifq_build
-gifq_workdir
-trap gifq_cleanup EXIT
+gifq_prepare
 gifq_cluster_start "fsync = off"
 
 passed=0
