@@ -4,7 +4,7 @@
  *	  version-compatibility macros.
  *
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
- * grouped by area: QG0xx for the gifq_money type.  Every code is listed
+ * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger.  Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
  * Copyright (c) 2026, the gifq authors
@@ -26,6 +26,26 @@
 #define ERRCODE_GIFQ_INVALID_MONEY			MAKE_SQLSTATE('Q','G','0','0','5')
 #define ERRCODE_GIFQ_MONEY_NOT_FINITE		MAKE_SQLSTATE('Q','G','0','0','6')
 #define ERRCODE_GIFQ_INVALID_RATIOS			MAKE_SQLSTATE('Q','G','0','0','7')
+
+/* ledger (QG1xx) */
+#define ERRCODE_GIFQ_UNKNOWN_PROGRAM		MAKE_SQLSTATE('Q','G','1','0','1')
+#define ERRCODE_GIFQ_UNKNOWN_MEMBER			MAKE_SQLSTATE('Q','G','1','0','2')
+#define ERRCODE_GIFQ_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('Q','G','1','0','3')
+#define ERRCODE_GIFQ_INVALID_AMOUNT			MAKE_SQLSTATE('Q','G','1','0','4')
+#define ERRCODE_GIFQ_SAME_ACCOUNT			MAKE_SQLSTATE('Q','G','1','0','5')
+#define ERRCODE_GIFQ_ACCOUNT_CURRENCY		MAKE_SQLSTATE('Q','G','1','0','6')
+#define ERRCODE_GIFQ_EXCEEDS_CREDITS		MAKE_SQLSTATE('Q','G','1','0','7')
+#define ERRCODE_GIFQ_EXCEEDS_DEBITS			MAKE_SQLSTATE('Q','G','1','0','8')
+#define ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('Q','G','1','0','9')
+#define ERRCODE_GIFQ_UNKNOWN_PENDING		MAKE_SQLSTATE('Q','G','1','1','0')
+#define ERRCODE_GIFQ_PENDING_POSTED			MAKE_SQLSTATE('Q','G','1','1','1')
+#define ERRCODE_GIFQ_PENDING_VOIDED			MAKE_SQLSTATE('Q','G','1','1','2')
+#define ERRCODE_GIFQ_PENDING_EXPIRED		MAKE_SQLSTATE('Q','G','1','1','3')
+#define ERRCODE_GIFQ_EXCEEDS_PENDING		MAKE_SQLSTATE('Q','G','1','1','4')
+#define ERRCODE_GIFQ_INVALID_PARAMETER		MAKE_SQLSTATE('Q','G','1','1','5')
+#define ERRCODE_GIFQ_CROSS_PROGRAM			MAKE_SQLSTATE('Q','G','1','1','6')
+#define ERRCODE_GIFQ_INVALID_TIMEOUT		MAKE_SQLSTATE('Q','G','1','1','7')
+#define ERRCODE_GIFQ_INVALID_BATCH			MAKE_SQLSTATE('Q','G','1','1','8')
 
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them

@@ -920,3 +920,20 @@ gifq_minor_units(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(PG_GETARG_GIFQ_MONEY_P(0)->units);
 }
+
+PG_FUNCTION_INFO_V1(gifq_from_minor_units);
+
+/*
+ * gifq_from_minor_units
+ *		gifq_from_minor_units(units bigint, currency text): the inverse of
+ *		gifq_minor_units; exact for every bigint.
+ */
+Datum
+gifq_from_minor_units(PG_FUNCTION_ARGS)
+{
+	GifqMoney  *result = palloc0(sizeof(GifqMoney));
+
+	currency_from_text(PG_GETARG_TEXT_PP(1), result->currency);
+	result->units = PG_GETARG_INT64(0);
+	PG_RETURN_GIFQ_MONEY_P(result);
+}

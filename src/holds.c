@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ * holds.c
+ *	  Two-phase transfers: gifq_post, gifq_void and gifq_expire_holds.
+ *
+ * A pending transfer (a hold) reserves value: pending debits on one
+ * account, pending credits on the other.  It ends exactly once, by a new
+ * transfer that names it: a post (in full or in part; the rest is
+ * released), a void, or an expiry after its timeout.  The hold's row in
+ * gifq.holds is locked first, so a post racing a void finds the hold
+ * already resolved and is refused.  The unique index on
+ * gifq.transfers(pending_id) backs this up: no hold can be resolved twice.
+ *
+ * A hold past its timeout can no longer be posted or voided, and keeps
+ * its reservation until gifq_expire_holds() releases it.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/holds.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+#include "money.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+/* what ends a hold */
+typedef enum HoldEnd
+{
+	HOLD_POST,
+	HOLD_VOID,
+	HOLD_EXPIRE
+} HoldEnd;
+
+/* A hold as gifq.holds and its transfer describe it. */
+typedef struct Hold
+{
+	int64		id;
+	char	   *status;
+	bool		expired;
+	int			debit_slot;
+	int			credit_slot;
+	int64		debit_account;
+	int64		credit_account;
+	GifqMoney	amount;
+} Hold;
+
+static SPIPlanPtr plan_lock_hold;
+static SPIPlanPtr plan_end_hold;
+static SPIPlanPtr plan_due_holds;
+
+/* column n of the first row, not NULL */
+static Datum
+hold_datum(int n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, n, &isnull);
+
+	if (isnull)
+		elog(ERROR, "unexpected NULL in hold column %d", n);
+	return d;
+}
+
+/*
+ * lock_hold
+ *		Lock the hold's row and read it; throw QG110 if id is not a hold.
+ */
+static void
+lock_hold(int64 id, Hold *hold)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	int			rc;
+
+	rc = SPI_execute_plan(ledger_plan(&plan_lock_hold,
+									  "SELECT h.status,"
+									  " h.expires_at OPERATOR(pg_catalog.<) pg_catalog.now(),"
+									  " h.debit_slot, h.credit_slot, t.debit_account_id,"
+									  " t.credit_account_id, t.amount, t.currency"
+									  " FROM gifq.holds h JOIN gifq.transfers t"
+									  " ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
+									  " WHERE h.transfer_id OPERATOR(pg_catalog.=) $1"
+									  " FOR UPDATE OF h",
+									  1, argtypes),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan returned %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_PENDING),
+				 errmsg("transfer %lld is not a pending transfer", (long long) id),
+				 errhint("Only a transfer made with pending => true can be posted or voided.")));
+	hold->id = id;
+	hold->status = TextDatumGetCString(hold_datum(1));
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 2, &isnull);
+
+		hold->expired = !isnull && DatumGetBool(d);
+	}
+	hold->debit_slot = DatumGetInt32(hold_datum(3));
+	hold->credit_slot = DatumGetInt32(hold_datum(4));
+	hold->debit_account = DatumGetInt64(hold_datum(5));
+	hold->credit_account = DatumGetInt64(hold_datum(6));
+	memset(&hold->amount, 0, sizeof(GifqMoney));
+	hold->amount.units = DatumGetInt64(hold_datum(7));
+	currency_from_text(DatumGetTextPP(hold_datum(8)), hold->amount.currency);
+}
+
+/*
+ * check_hold_open
+ *		Refuse to end a hold that has ended (QG111, QG112, QG113) or whose
+ *		timeout has passed (QG113), unless the expiry itself ends it.
+ */
+static void
+check_hold_open(const Hold *hold, HoldEnd end)
+{
+	if (strcmp(hold->status, "posted") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_PENDING_POSTED),
+				 errmsg("pending transfer %lld has already been posted",
+						(long long) hold->id),
+				 errhint("A hold is posted or voided once.")));
+	if (strcmp(hold->status, "voided") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_PENDING_VOIDED),
+				 errmsg("pending transfer %lld has already been voided",
+						(long long) hold->id),
+				 errhint("A hold is posted or voided once.")));
+	if (strcmp(hold->status, "expired") == 0 ||
+		(hold->expired && end != HOLD_EXPIRE))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_PENDING_EXPIRED),
+				 errmsg("pending transfer %lld has expired", (long long) hold->id),
+				 errhint("Its timeout has passed; its value is released by gifq_expire_holds().")));
+}
+
+/*
+ * posted_amount
+ *		The minor units a post moves: the whole hold when amount is NULL,
+ *		else amount, which must be positive, in the hold's currency and no
+ *		more than the hold (QG104, QG106, QG114).
+ */
+static int64
+posted_amount(const Hold *hold, const GifqMoney *amount)
+{
+	if (amount == NULL)
+		return hold->amount.units;
+	if (memcmp(amount->currency, hold->amount.currency, GIFQ_CURRENCY_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_ACCOUNT_CURRENCY),
+				 errmsg("cannot post %s against pending transfer %lld of %s",
+						money_to_cstring(amount), (long long) hold->id,
+						money_to_cstring(&hold->amount)),
+				 errhint("Post an amount in the hold's currency.")));
+	if (amount->units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_AMOUNT),
+				 errmsg("posted amount %s is not positive", money_to_cstring(amount)),
+				 errhint("To release the whole hold, use gifq_void().")));
+	if (amount->units > hold->amount.units)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_EXCEEDS_PENDING),
+				 errmsg("cannot post %s against pending transfer %lld of %s",
+						money_to_cstring(amount), (long long) hold->id,
+						money_to_cstring(&hold->amount)),
+				 errhint("Post at most the held amount; the rest of a partial post is released.")));
+	return amount->units;
+}
+
+/*
+ * hold_end
+ *		End a hold by a post (of amount, NULL for all), a void or an
+ *		expiry; returns the new transfer's id.  Must be called inside SPI.
+ */
+static int64
+hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount)
+{
+	static const char *kinds[] = {"post", "void", "expire"};
+	static const char *statuses[] = {"posted", "voided", "expired"};
+	static const Oid argtypes[] = {INT8OID, TEXTOID, INT8OID};
+	Hold		hold;
+	LedgerAccount debit;
+	LedgerAccount credit;
+	SlotDelta	debit_delta = {0};
+	SlotDelta	credit_delta = {0};
+	int64		posted = 0;
+	int64		id;
+	Datum		values[3];
+
+	lock_hold(pending_id, &hold);
+	check_hold_open(&hold, end);
+	if (end == HOLD_POST)
+		posted = posted_amount(&hold, amount);
+
+	ledger_load_account(hold.debit_account, &debit);
+	ledger_load_account(hold.credit_account, &credit);
+	id = ledger_insert_transfer(debit.program_id, kinds[end], debit.id,
+								credit.id, posted, hold.amount.currency,
+								pending_id, NULL, NULL,
+								DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																   CStringGetDatum("{}"))));
+
+	debit_delta.debits_pending = -hold.amount.units;
+	debit_delta.debits_posted = posted;
+	credit_delta.credits_pending = -hold.amount.units;
+	credit_delta.credits_posted = posted;
+
+	/*
+	 * Releasing or posting what is held never exceeds a limit, so no
+	 * rebalance is needed; a refusal here would mean corrupt balances.
+	 */
+	if ((debit.id < credit.id ?
+		 ledger_apply(&debit, hold.debit_slot, &debit_delta, id) +
+		 ledger_apply(&credit, hold.credit_slot, &credit_delta, id) :
+		 ledger_apply(&credit, hold.credit_slot, &credit_delta, id) +
+		 ledger_apply(&debit, hold.debit_slot, &debit_delta, id)) != 2)
+		elog(ERROR, "balances of pending transfer %lld are inconsistent",
+			 (long long) pending_id);
+
+	values[0] = Int64GetDatum(pending_id);
+	values[1] = CStringGetTextDatum(statuses[end]);
+	values[2] = Int64GetDatum(id);
+	if (SPI_execute_plan(ledger_plan(&plan_end_hold,
+									 "UPDATE gifq.holds SET status = $2, resolved_by = $3"
+									 " WHERE transfer_id OPERATOR(pg_catalog.=) $1",
+									 3, argtypes),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update hold %lld", (long long) pending_id);
+
+	ledger_after_change(&debit);
+	ledger_after_change(&credit);
+	return id;
+}
+
+PG_FUNCTION_INFO_V1(gifq_post);
+
+/*
+ * gifq_post
+ *		gifq_post(pending_id, amount DEFAULT NULL): post a hold in full or
+ *		in part; returns the posting transfer's id.
+ */
+Datum
+gifq_post(PG_FUNCTION_ARGS)
+{
+	int64		id;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("pending_id must not be NULL")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	id = hold_end(PG_GETARG_INT64(0), HOLD_POST,
+				  PG_ARGISNULL(1) ? NULL : PG_GETARG_GIFQ_MONEY_P(1));
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+PG_FUNCTION_INFO_V1(gifq_void);
+
+/*
+ * gifq_void
+ *		gifq_void(pending_id): release a hold; returns the voiding
+ *		transfer's id.
+ */
+Datum
+gifq_void(PG_FUNCTION_ARGS)
+{
+	int64		id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	id = hold_end(PG_GETARG_INT64(0), HOLD_VOID, NULL);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+PG_FUNCTION_INFO_V1(gifq_expire_holds);
+
+/*
+ * gifq_expire_holds
+ *		Release every hold past its timeout that no other session is
+ *		ending right now; returns how many.  For the worker and pg_cron.
+ */
+Datum
+gifq_expire_holds(PG_FUNCTION_ARGS)
+{
+	int64	   *due;
+	uint64		ndue;
+	int64		done = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_plan(ledger_plan(&plan_due_holds,
+										 "SELECT transfer_id FROM gifq.holds"
+										 " WHERE status = 'pending'"
+										 " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.now()"
+										 " ORDER BY expires_at LIMIT 1000"
+										 " FOR UPDATE SKIP LOCKED",
+										 0, NULL),
+							 NULL, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read due holds");
+		ndue = SPI_processed;
+		if (ndue == 0)
+			break;
+		due = palloc(ndue * sizeof(int64));
+		for (uint64 i = 0; i < ndue; i++)
+		{
+			bool		isnull;
+
+			due[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1,
+												 &isnull));
+		}
+		for (uint64 i = 0; i < ndue; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			hold_end(due[i], HOLD_EXPIRE, NULL);
+			done++;
+		}
+		pfree(due);
+	}
+	SPI_finish();
+	PG_RETURN_INT32((int32) Min(done, PG_INT32_MAX));
+}

@@ -1,0 +1,671 @@
+/*-------------------------------------------------------------------------
+ * ledger.c
+ *	  Double-entry transfers: gifq_transfer, gifq_transfers and the
+ *	  machinery holds.c shares (account look-up, slot updates).
+ *
+ * A transfer debits one account and credits another in one currency.  Its
+ * row in gifq.transfers is written first, so an idempotency key is claimed
+ * before any balance moves (a concurrent twin waits on the unique index,
+ * then finds the first and returns it).  Balances change in
+ * gifq.account_slots, accounts taken in ascending id order so that two
+ * transfers never wait on each other in opposite orders.
+ *
+ * A hot system account has several slots; each backend starts at its own,
+ * so program funding and points issuance do not serialise all traffic.  A
+ * limit (debits_must_not_exceed_credits or its mirror) is checked per
+ * slot by the UPDATE's own WHERE clause, which PostgreSQL re-evaluates on
+ * the newest row version, so no interleaving can overdraw a slot, and so
+ * none the account.  A slot short of room is topped up from its siblings
+ * by gifq.rebalance(), which locks every slot of the account in order.
+ *
+ * Every function here runs inside SPI and throws on error; the caller's
+ * transaction rolls everything back.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/ledger.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+#include "money.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+static SPIPlanPtr plan_account;
+static SPIPlanPtr plan_apply;
+static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_by_key;
+static SPIPlanPtr plan_hold;
+static SPIPlanPtr plan_rebalance;
+static SPIPlanPtr plan_low_balance;
+static SPIPlanPtr plan_slot_totals;
+
+
+/* ----------------------------------------------------------------------
+ * SPI plumbing
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * ledger_plan
+ *		Prepare sql once per backend and keep the plan.  The plan cache
+ *		revalidates it after DDL on the tables it reads.
+ */
+SPIPlanPtr
+ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*cache = plan;
+	}
+	return *cache;
+}
+
+/* run a kept plan; check the result code */
+static void
+run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan returned %s",
+			 SPI_result_code_string(rc));
+}
+
+/* column n of the first result row, which must not be NULL */
+static Datum
+result_datum(int n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, n, &isnull);
+
+	if (isnull)
+		elog(ERROR, "unexpected NULL in ledger query result column %d", n);
+	return d;
+}
+
+
+/* ----------------------------------------------------------------------
+ * Accounts and slots
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * ledger_load_account
+ *		Fill *account from gifq.accounts; throw QG103 if there is none.
+ */
+void
+ledger_load_account(int64 id, LedgerAccount *account)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	text	   *currency;
+
+	run_plan(ledger_plan(&plan_account,
+						 "SELECT program_id, currency, debits_must_not_exceed_credits,"
+						 " credits_must_not_exceed_debits, slots,"
+						 " low_balance IS NOT NULL"
+						 " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) $1",
+						 1, argtypes),
+			 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_ACCOUNT),
+				 errmsg("unknown account %lld", (long long) id),
+				 errhint("Find account ids with gifq_account().")));
+	account->id = id;
+	account->program_id = DatumGetInt64(result_datum(1));
+	currency = DatumGetTextPP(result_datum(2));
+	currency_from_text(currency, account->currency);
+	account->debits_must_not_exceed_credits = DatumGetBool(result_datum(3));
+	account->credits_must_not_exceed_debits = DatumGetBool(result_datum(4));
+	account->slots = DatumGetInt32(result_datum(5));
+	account->has_low_balance = DatumGetBool(result_datum(6));
+}
+
+/*
+ * ledger_apply
+ *		Add delta to one slot of an account and append the slot's new
+ *		balances to gifq.entries.  Returns 1, or 0 when the account's limit
+ *		flag refuses the change (the row is then left unlocked).
+ */
+int
+ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
+			 int64 transfer_id)
+{
+	static const Oid argtypes[] = {INT8OID, INT4OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, BOOLOID, BOOLOID, INT8OID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+
+	values[0] = Int64GetDatum(account->id);
+	values[1] = Int32GetDatum(slot);
+	values[2] = Int64GetDatum(delta->debits_posted);
+	values[3] = Int64GetDatum(delta->credits_posted);
+	values[4] = Int64GetDatum(delta->debits_pending);
+	values[5] = Int64GetDatum(delta->credits_pending);
+	values[6] = BoolGetDatum(account->debits_must_not_exceed_credits);
+	values[7] = BoolGetDatum(account->credits_must_not_exceed_debits);
+	values[8] = Int64GetDatum(transfer_id);
+	if (transfer_id == 0)
+		nulls[8] = 'n';
+
+	run_plan(ledger_plan(&plan_apply,
+						 "WITH s AS ("
+						 " UPDATE gifq.account_slots SET"
+						 "  debits_posted = debits_posted + $3,"
+						 "  credits_posted = credits_posted + $4,"
+						 "  debits_pending = debits_pending + $5,"
+						 "  credits_pending = credits_pending + $6,"
+						 "  version = version + 1,"
+						 "  updated_at = GREATEST(pg_catalog.clock_timestamp(), updated_at)"
+						 " WHERE account_id = $1 AND slot = $2"
+						 "  AND (NOT $7 OR debits_posted + $3 + debits_pending + $5"
+						 "       <= credits_posted + $4)"
+						 "  AND (NOT $8 OR credits_posted + $4 + credits_pending + $6"
+						 "       <= debits_posted + $3)"
+						 " RETURNING *)"
+						 " INSERT INTO gifq.entries (account_id, slot, version, at,"
+						 "  transfer_id, debits_posted, credits_posted, debits_pending,"
+						 "  credits_pending)"
+						 " SELECT account_id, slot, version, updated_at, $9,"
+						 "  debits_posted, credits_posted, debits_pending, credits_pending"
+						 " FROM s",
+						 9, argtypes),
+			 values, nulls, SPI_OK_INSERT);
+	return (int) SPI_processed;
+}
+
+/*
+ * slot_available
+ *		The account's available balance over all slots, for messages: for
+ *		debits_must_not_exceed_credits, credits - debits - pending debits;
+ *		for the mirror, the reverse.
+ */
+static int64
+slot_available(const LedgerAccount *account)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(account->id)};
+	int64		debits;
+	int64		credits;
+
+	run_plan(ledger_plan(&plan_slot_totals,
+						 "SELECT pg_catalog.sum(debits_posted + debits_pending)::int8,"
+						 " pg_catalog.sum(credits_posted + credits_pending)::int8,"
+						 " pg_catalog.sum(debits_posted)::int8, pg_catalog.sum(credits_posted)::int8"
+						 " FROM gifq.account_slots WHERE account_id = $1",
+						 1, argtypes),
+			 values, NULL, SPI_OK_SELECT);
+	if (account->debits_must_not_exceed_credits)
+	{
+		debits = DatumGetInt64(result_datum(1));
+		credits = DatumGetInt64(result_datum(4));
+	}
+	else
+	{
+		debits = DatumGetInt64(result_datum(3));
+		credits = DatumGetInt64(result_datum(2));
+		return debits - credits;
+	}
+	return credits - debits;
+}
+
+/*
+ * rebalance
+ *		Let gifq.rebalance() gather room for delta into one slot of a
+ *		multi-slot account.  False when the whole account lacks it.
+ */
+static bool
+rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
+{
+	static const Oid argtypes[] = {INT8OID, INT4OID, INT8OID, BOOLOID};
+	Datum		values[4];
+	int64		need;
+
+	if (account->debits_must_not_exceed_credits)
+		need = delta->debits_posted + delta->debits_pending - delta->credits_posted;
+	else
+		need = delta->credits_posted + delta->credits_pending - delta->debits_posted;
+	values[0] = Int64GetDatum(account->id);
+	values[1] = Int32GetDatum(slot);
+	values[2] = Int64GetDatum(need);
+	values[3] = BoolGetDatum(account->debits_must_not_exceed_credits);
+	run_plan(ledger_plan(&plan_rebalance,
+						 "SELECT gifq.rebalance($1, $2, $3, $4)", 4, argtypes),
+			 values, NULL, SPI_OK_SELECT);
+	return DatumGetBool(result_datum(1));
+}
+
+/*
+ * apply_or_refuse
+ *		ledger_apply(), topping the slot up from its siblings if need be;
+ *		throws QG107 or QG108 when the account's limit refuses the change.
+ */
+static void
+apply_or_refuse(const LedgerAccount *account, int slot, const SlotDelta *delta,
+				int64 transfer_id, const GifqMoney *amount)
+{
+	int64		available;
+
+	if (ledger_apply(account, slot, delta, transfer_id) == 1)
+		return;
+	if (account->slots > 1 && rebalance(account, slot, delta) &&
+		ledger_apply(account, slot, delta, transfer_id) == 1)
+		return;
+	if (!account->debits_must_not_exceed_credits &&
+		!account->credits_must_not_exceed_debits)
+		elog(ERROR, "balance slot %d of account %lld is missing",
+			 slot, (long long) account->id);
+
+	available = slot_available(account);
+	if (account->debits_must_not_exceed_credits)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_EXCEEDS_CREDITS),
+				 errmsg("debit of %s exceeds the credits of account %lld",
+						money_to_cstring(amount), (long long) account->id),
+				 errdetail("The account has %s available.",
+						   money_to_cstring(money_make(available, account->currency))),
+				 errhint("The account may not be debited beyond its credits (debits_must_not_exceed_credits).")));
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_EXCEEDS_DEBITS),
+			 errmsg("credit of %s exceeds the debits of account %lld",
+					money_to_cstring(amount), (long long) account->id),
+			 errdetail("The account can take %s more.",
+					   money_to_cstring(money_make(available, account->currency))),
+			 errhint("The account may not be credited beyond its debits (credits_must_not_exceed_debits).")));
+}
+
+/*
+ * ledger_after_change
+ *		Raise or re-arm the account's low-balance event if it has a level.
+ */
+void
+ledger_after_change(const LedgerAccount *account)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+
+	if (!account->has_low_balance)
+		return;
+	values[0] = Int64GetDatum(account->id);
+	run_plan(ledger_plan(&plan_low_balance,
+						 "SELECT gifq.check_low_balance($1)", 1, argtypes),
+			 values, NULL, SPI_OK_SELECT);
+}
+
+
+/* ----------------------------------------------------------------------
+ * Transfers
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * ledger_insert_transfer
+ *		Append a transfer row.  Returns its id, or 0 when idempotency_key is
+ *		already taken in the program (the row is then not written).
+ */
+int64
+ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
+					   int64 credit, int64 amount, const char *currency,
+					   int64 pending_id, Interval *timeout, const char *key,
+					   Jsonb *metadata)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, INT8OID, INTERVALOID, TEXTOID, JSONBOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
+
+	values[0] = Int64GetDatum(program_id);
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = Int64GetDatum(debit);
+	values[3] = Int64GetDatum(credit);
+	values[4] = Int64GetDatum(amount);
+	values[5] = PointerGetDatum(cstring_to_text_with_len(currency,
+														 strnlen(currency, GIFQ_CURRENCY_LEN)));
+	values[6] = Int64GetDatum(pending_id);
+	values[7] = PointerGetDatum(timeout);
+	values[8] = key ? CStringGetTextDatum(key) : (Datum) 0;
+	values[9] = JsonbPGetDatum(metadata);
+	if (pending_id == 0)
+		nulls[6] = 'n';
+	if (timeout == NULL)
+		nulls[7] = 'n';
+	if (key == NULL)
+		nulls[8] = 'n';
+
+	run_plan(ledger_plan(&plan_insert,
+						 "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+						 " credit_account_id, amount, currency, pending_id, timeout,"
+						 " idempotency_key, metadata)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+						 " ON CONFLICT (program_id, idempotency_key)"
+						 " WHERE idempotency_key IS NOT NULL DO NOTHING"
+						 " RETURNING id",
+						 10, argtypes),
+			 values, nulls, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(result_datum(1));
+}
+
+/*
+ * report_conflict
+ *		Throw QG109 (idempotency_conflict) naming the first differing field.
+ */
+static void
+report_conflict(const char *key, const char *field, const char *first,
+				const char *now)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
+			 errmsg("idempotency key \"%s\" was used for a different transfer",
+					key),
+			 errdetail("Field \"%s\" differs: %s the first time, %s now.",
+					   field, first, now),
+			 errhint("Repeat a request with exactly the same arguments, or use a new key.")));
+}
+
+/*
+ * transfer_replay
+ *		The id of the transfer that already holds req's key, if it matches
+ *		req field by field; otherwise throw QG109.
+ */
+static int64
+transfer_replay(const TransferRequest *req, int64 program_id)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	int64		id;
+	int64		debit;
+	int64		credit;
+	GifqMoney  *amount;
+	bool		pending;
+	Datum		timeout;
+	Jsonb	   *metadata;
+
+	values[0] = Int64GetDatum(program_id);
+	values[1] = CStringGetTextDatum(req->idempotency_key);
+	run_plan(ledger_plan(&plan_by_key,
+						 "SELECT id, debit_account_id, credit_account_id, amount, currency,"
+						 " kind OPERATOR(pg_catalog.=) 'pending', timeout, metadata"
+						 " FROM gifq.transfers WHERE program_id = $1"
+						 " AND idempotency_key = $2",
+						 2, argtypes),
+			 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "transfer with idempotency key \"%s\" vanished",
+			 req->idempotency_key);
+
+	id = DatumGetInt64(result_datum(1));
+	debit = DatumGetInt64(result_datum(2));
+	credit = DatumGetInt64(result_datum(3));
+	amount = palloc0(sizeof(GifqMoney));
+	amount->units = DatumGetInt64(result_datum(4));
+	currency_from_text(DatumGetTextPP(result_datum(5)), amount->currency);
+	pending = DatumGetBool(result_datum(6));
+	timeout = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7,
+							&isnull);
+	metadata = DatumGetJsonbP(result_datum(8));
+
+	if (debit != req->debit_account)
+		report_conflict(req->idempotency_key, "debit_account",
+						psprintf("%lld", (long long) debit),
+						psprintf("%lld", (long long) req->debit_account));
+	if (credit != req->credit_account)
+		report_conflict(req->idempotency_key, "credit_account",
+						psprintf("%lld", (long long) credit),
+						psprintf("%lld", (long long) req->credit_account));
+	if (money_cmp_internal(amount, &req->amount) != 0)
+		report_conflict(req->idempotency_key, "amount",
+						money_to_cstring(amount),
+						money_to_cstring(&req->amount));
+	if (pending != req->pending)
+		report_conflict(req->idempotency_key, "pending",
+						pending ? "true" : "false",
+						req->pending ? "true" : "false");
+	if (isnull != (req->timeout == NULL) ||
+		(!isnull && DatumGetInt32(DirectFunctionCall2(interval_cmp, timeout,
+													  PointerGetDatum(req->timeout))) != 0))
+		report_conflict(req->idempotency_key, "timeout",
+						isnull ? "none" :
+						DatumGetCString(DirectFunctionCall1(interval_out, timeout)),
+						req->timeout == NULL ? "none" :
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															PointerGetDatum(req->timeout))));
+	if (compareJsonbContainers(&metadata->root, &req->metadata->root) != 0)
+		report_conflict(req->idempotency_key, "metadata",
+						JsonbToCString(NULL, &metadata->root, VARSIZE(metadata)),
+						JsonbToCString(NULL, &req->metadata->root,
+									   VARSIZE(req->metadata)));
+	return id;
+}
+
+/*
+ * check_request
+ *		Refuse a malformed request before anything is read or written.
+ */
+static void
+check_request(const TransferRequest *req)
+{
+	if (req->amount.units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_AMOUNT),
+				 errmsg("transfer amount %s is not positive",
+						money_to_cstring(&req->amount)),
+				 errhint("Transfer a positive amount; to move value back, swap the debit and credit accounts.")));
+	if (req->debit_account == req->credit_account)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_SAME_ACCOUNT),
+				 errmsg("transfer debits and credits the same account %lld",
+						(long long) req->debit_account),
+				 errhint("A transfer moves value between two different accounts.")));
+	if (req->timeout != NULL && !req->pending)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_TIMEOUT),
+				 errmsg("timeout %s given for a transfer that is not pending",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															PointerGetDatum(req->timeout)))),
+				 errhint("Only a pending transfer (a hold) can time out.")));
+	if (req->timeout != NULL &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp,
+										  PointerGetDatum(req->timeout),
+										  DirectFunctionCall3(interval_in,
+															  CStringGetDatum("0"),
+															  ObjectIdGetDatum(InvalidOid),
+															  Int32GetDatum(-1)))) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_TIMEOUT),
+				 errmsg("timeout %s is not positive",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															PointerGetDatum(req->timeout)))),
+				 errhint("Give a positive interval, such as '15 minutes'.")));
+	if (!JB_ROOT_IS_OBJECT(req->metadata) || JB_ROOT_IS_SCALAR(req->metadata))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("transfer metadata %s is not a JSON object",
+						JsonbToCString(NULL, &req->metadata->root,
+									   VARSIZE(req->metadata))),
+				 errhint("Pass metadata as a JSON object, such as '{\"order\": 42}'.")));
+	if (req->idempotency_key != NULL &&
+		(strlen(req->idempotency_key) == 0 || strlen(req->idempotency_key) > 200))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid idempotency key \"%s\"", req->idempotency_key),
+				 errhint("Use 1 to 200 characters, or NULL for no key.")));
+}
+
+/*
+ * check_accounts
+ *		Both accounts must be in the amount's currency and one program.
+ */
+static void
+check_accounts(const TransferRequest *req, const LedgerAccount *debit,
+			   const LedgerAccount *credit)
+{
+	const LedgerAccount *sides[2] = {debit, credit};
+
+	for (int i = 0; i < 2; i++)
+	{
+		if (memcmp(sides[i]->currency, req->amount.currency,
+				   GIFQ_CURRENCY_LEN) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_GIFQ_ACCOUNT_CURRENCY),
+					 errmsg("cannot transfer %s %s account %lld, which holds %.*s",
+							money_to_cstring(&req->amount),
+							i == 0 ? "from" : "to", (long long) sides[i]->id,
+							(int) strnlen(sides[i]->currency, GIFQ_CURRENCY_LEN),
+							sides[i]->currency),
+					 errhint("A transfer moves one currency between accounts in that currency.")));
+	}
+	if (debit->program_id != credit->program_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_CROSS_PROGRAM),
+				 errmsg("accounts %lld and %lld belong to different programs",
+						(long long) debit->id, (long long) credit->id),
+				 errhint("Value moves only between accounts of one program.")));
+}
+
+/*
+ * ledger_transfer
+ *		Create a transfer, or return the one that holds its idempotency key.
+ *		Must be called inside SPI.
+ */
+int64
+ledger_transfer(const TransferRequest *req)
+{
+	LedgerAccount debit;
+	LedgerAccount credit;
+	SlotDelta	debit_delta = {0};
+	SlotDelta	credit_delta = {0};
+	int			debit_slot;
+	int			credit_slot;
+	int64		id;
+
+	check_request(req);
+	ledger_load_account(req->debit_account, &debit);
+	ledger_load_account(req->credit_account, &credit);
+	check_accounts(req, &debit, &credit);
+
+	id = ledger_insert_transfer(debit.program_id,
+								req->pending ? "pending" : "posted",
+								debit.id, credit.id, req->amount.units,
+								req->amount.currency, 0, req->timeout,
+								req->idempotency_key, req->metadata);
+	if (id == 0)
+		return transfer_replay(req, debit.program_id);
+
+	if (req->pending)
+	{
+		debit_delta.debits_pending = req->amount.units;
+		credit_delta.credits_pending = req->amount.units;
+	}
+	else
+	{
+		debit_delta.debits_posted = req->amount.units;
+		credit_delta.credits_posted = req->amount.units;
+	}
+	debit_slot = MyProcPid % debit.slots;
+	credit_slot = MyProcPid % credit.slots;
+
+	/* lower account id first: a fixed order, so no deadlock */
+	if (debit.id < credit.id)
+	{
+		apply_or_refuse(&debit, debit_slot, &debit_delta, id, &req->amount);
+		apply_or_refuse(&credit, credit_slot, &credit_delta, id, &req->amount);
+	}
+	else
+	{
+		apply_or_refuse(&credit, credit_slot, &credit_delta, id, &req->amount);
+		apply_or_refuse(&debit, debit_slot, &debit_delta, id, &req->amount);
+	}
+
+	if (req->pending)
+	{
+		static const Oid argtypes[] = {INT8OID, INT4OID, INT4OID, INTERVALOID};
+		Datum		values[4];
+		char		nulls[4] = "    ";
+
+		values[0] = Int64GetDatum(id);
+		values[1] = Int32GetDatum(debit_slot);
+		values[2] = Int32GetDatum(credit_slot);
+		values[3] = PointerGetDatum(req->timeout);
+		if (req->timeout == NULL)
+			nulls[3] = 'n';
+		run_plan(ledger_plan(&plan_hold,
+							 "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
+							 " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
+							 4, argtypes),
+				 values, nulls, SPI_OK_INSERT);
+	}
+	ledger_after_change(&debit);
+	ledger_after_change(&credit);
+	return id;
+}
+
+
+/* ----------------------------------------------------------------------
+ * SQL-callable functions
+ * ----------------------------------------------------------------------
+ */
+
+static Jsonb *
+empty_object(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+}
+
+PG_FUNCTION_INFO_V1(gifq_transfer);
+
+/*
+ * gifq_transfer
+ *		gifq_transfer(debit_account, credit_account, amount,
+ *		idempotency_key, pending, timeout, metadata) returns the transfer's
+ *		id.  Not strict: only the first three arguments are required.
+ */
+Datum
+gifq_transfer(PG_FUNCTION_ARGS)
+{
+	TransferRequest req;
+	int64		id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("debit_account, credit_account and amount must not be NULL"),
+				 errhint("Give both account ids and an amount such as '10.00 USD'.")));
+	memset(&req, 0, sizeof(req));
+	req.debit_account = PG_GETARG_INT64(0);
+	req.credit_account = PG_GETARG_INT64(1);
+	memcpy(&req.amount, PG_GETARG_GIFQ_MONEY_P(2), sizeof(GifqMoney));
+	req.idempotency_key = PG_ARGISNULL(3) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.pending = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	req.timeout = PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5);
+	req.metadata = PG_ARGISNULL(6) ? empty_object() : PG_GETARG_JSONB_P(6);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	id = ledger_transfer(&req);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}

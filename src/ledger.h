@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ * ledger.h
+ *	  The ledger's shared internals: accounts, slot updates, transfer rows.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/ledger.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_LEDGER_H
+#define GIFQ_LEDGER_H
+
+#include "postgres.h"
+
+#include "money.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* An account as a transfer needs it (gifq.accounts). */
+typedef struct LedgerAccount
+{
+	int64		id;
+	int64		program_id;
+	char		currency[GIFQ_CURRENCY_LEN];
+	bool		debits_must_not_exceed_credits;
+	bool		credits_must_not_exceed_debits;
+	int32		slots;
+	bool		has_low_balance;
+} LedgerAccount;
+
+/* A change to one slot's four balances, in minor units. */
+typedef struct SlotDelta
+{
+	int64		debits_posted;
+	int64		credits_posted;
+	int64		debits_pending;
+	int64		credits_pending;
+} SlotDelta;
+
+/* What gifq_transfer and the batch form are asked to do. */
+typedef struct TransferRequest
+{
+	int64		debit_account;
+	int64		credit_account;
+	GifqMoney	amount;
+	char	   *idempotency_key;	/* NULL: none */
+	bool		pending;
+	Interval   *timeout;		/* NULL: no timeout */
+	Jsonb	   *metadata;
+} TransferRequest;
+
+/* ledger.c */
+extern void ledger_load_account(int64 id, LedgerAccount *account);
+extern int	ledger_apply(const LedgerAccount *account, int slot,
+						 const SlotDelta *delta, int64 transfer_id);
+extern int64 ledger_insert_transfer(int64 program_id, const char *kind,
+									int64 debit, int64 credit, int64 amount,
+									const char *currency, int64 pending_id,
+									Interval *timeout, const char *key,
+									Jsonb *metadata);
+extern int64 ledger_transfer(const TransferRequest *request);
+extern void ledger_after_change(const LedgerAccount *account);
+
+/* SPI helpers (ledger.c) */
+extern SPIPlanPtr ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs,
+							  const Oid *argtypes);
+
+#endif							/* GIFQ_LEDGER_H */
