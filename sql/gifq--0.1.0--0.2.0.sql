@@ -185,7 +185,7 @@ BEGIN
 	SELECT id INTO result FROM gifq.programs WHERE code = program;
 	IF result IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG101',
-			MESSAGE = format('unknown program %L', program),
+			MESSAGE = format('unknown program "%s"', program),
 			HINT = 'Create it first with gifq_create_program().';
 	END IF;
 	RETURN result;
@@ -198,7 +198,7 @@ BEGIN
 	IF value IS NULL OR length(value) NOT BETWEEN 1 AND 200
 		OR value ~ '[[:cntrl:]]' OR value <> btrim(value) THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid %s %L', what, value),
+			MESSAGE = format('invalid %s "%s"', what, coalesce(value, 'NULL')),
 			HINT = 'Use 1 to 200 printable characters without leading or trailing spaces.';
 	END IF;
 END $$;
@@ -402,7 +402,7 @@ BEGIN
 		PERFORM now() AT TIME ZONE timezone;
 	EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid time zone %L', timezone),
+			MESSAGE = format('invalid time zone "%s"', timezone),
 			HINT = 'Use a name from pg_timezone_names, such as ''Europe/Paris''.';
 	END;
 
@@ -418,7 +418,7 @@ BEGIN
 			WHEN p.timezone <> timezone THEN 'timezone' END;
 		IF k IS NOT NULL THEN
 			RAISE EXCEPTION USING ERRCODE = 'QG109',
-				MESSAGE = format('program %L exists with a different %s', program, k),
+				MESSAGE = format('program "%s" exists with a different %s', program, k),
 				HINT = 'gifq_create_program is idempotent only with the same arguments.';
 		END IF;
 		RETURN p.id;
@@ -445,12 +445,12 @@ BEGIN
 	PERFORM gifq.check_code('member', member);
 	IF email IS NOT NULL AND (length(email) > 320 OR email !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid email %L', email),
+			MESSAGE = format('invalid email "%s"', email),
 			HINT = 'Give an address such as ''ana@example.com'', or NULL.';
 	END IF;
 	IF country IS NOT NULL AND country !~ '^[A-Z]{2}$' THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid country %L', country),
+			MESSAGE = format('invalid country "%s"', country),
 			HINT = 'Give an ISO 3166-1 alpha-2 code such as ''US'', or NULL.';
 	END IF;
 	IF attributes IS NULL OR jsonb_typeof(attributes) <> 'object' THEN
@@ -489,14 +489,14 @@ BEGIN
 	IF member IS NOT NULL THEN
 		IF kind IS DISTINCT FROM 'points' THEN
 			RAISE EXCEPTION USING ERRCODE = 'QG115',
-				MESSAGE = format('invalid member account kind %L', kind),
+				MESSAGE = format('invalid member account kind "%s"', kind),
 				HINT = 'A member has one account, of kind ''points''.';
 		END IF;
 		SELECT a.id INTO result FROM gifq.accounts a JOIN gifq.members m ON m.id = a.member_id
 		WHERE m.program_id = p.id AND m.external_id = member AND a.code = 'points';
 		IF result IS NULL THEN
 			RAISE EXCEPTION USING ERRCODE = 'QG102',
-				MESSAGE = format('unknown member %L in program %L', member, program),
+				MESSAGE = format('unknown member "%s" in program "%s"', member, program),
 				HINT = 'Create the member first with gifq_upsert_member().';
 		END IF;
 		RETURN result;
@@ -513,7 +513,7 @@ BEGIN
 	ORDER BY a.id LIMIT 1;
 	IF result IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG103',
-			MESSAGE = format('unknown account %L in program %L', kind, program),
+			MESSAGE = format('unknown account "%s" in program "%s"', kind, program),
 			HINT = 'System kinds are funding, settlement, issuance, liability, payable, revenue and breakage; create others with gifq_create_account().';
 	END IF;
 	RETURN result;
@@ -533,7 +533,7 @@ BEGIN
 	IF code IN ('points', 'funding', 'settlement', 'issuance', 'liability',
 		'payable', 'revenue', 'breakage') THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('account code %L is reserved', code),
+			MESSAGE = format('account code "%s" is reserved', code),
 			HINT = 'Use gifq_account() for system accounts; give your own accounts other codes.';
 	END IF;
 	PERFORM @extschema@.gifq_money(0, currency);
@@ -558,7 +558,7 @@ BEGIN
 		OR a.credits_must_not_exceed_debits <> ('credits_must_not_exceed_debits' = ANY(flags))
 		OR a.slots <> slots THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG109',
-			MESSAGE = format('account %L in %s exists with different flags or slots', code, currency),
+			MESSAGE = format('account "%s" in %s exists with different flags or slots', code, currency),
 			HINT = 'gifq_create_account is idempotent only with the same arguments.';
 	END IF;
 	RETURN result;
@@ -624,7 +624,7 @@ BEGIN
 			'pending', 'timeout', 'metadata') LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION USING ERRCODE = 'QG118',
-				MESSAGE = format('unknown field %L in transfer %s of batch', bad, i),
+				MESSAGE = format('unknown field "%s" in transfer %s of batch', bad, i),
 				HINT = 'Fields are debit_account, credit_account, amount, idempotency_key, pending, timeout and metadata.';
 		END IF;
 	END LOOP;
