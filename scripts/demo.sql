@@ -1,5 +1,5 @@
 -- ======================================================================
---  gifq demo: the balance type every amount in gifq is held in
+--  gifq demo, part 1: the balance type every amount in gifq is held in
 -- ======================================================================
 CREATE EXTENSION gifq;
 
@@ -35,3 +35,55 @@ SELECT '12.50 usd'::gifq_money;                 -- QG004 malformed currency code
 SELECT '92233720368547758.07 USD'::gifq_money + '0.01 USD';  -- QG002 overflow
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
+
+-- ======================================================================
+--  part 2: the ledger.  A recognition platform runs a program in USD,
+--  where 100 points are worth $1.
+-- ======================================================================
+SELECT gifq_create_program('acme-kudos', 'USD', 'PTS', 100, 'America/New_York') AS program_id;
+SELECT gifq_upsert_member('acme-kudos', 'user_ana', 'ana@example.com', 'US',
+                          '{"department": "sales"}') AS ana,
+       gifq_upsert_member('acme-kudos', 'user_ben', 'ben@example.com', 'US',
+                          '{"department": "support"}') AS ben;
+
+-- The platform prepays $500.00; the same deposit sent twice counts once.
+SELECT gifq_fund('acme-kudos', '500.00 USD', 'wire-2026-11-28') AS funding_transfer;
+SELECT gifq_fund('acme-kudos', '500.00 USD', 'wire-2026-11-28') AS same_transfer_again;
+SELECT (gifq_program_balance('acme-kudos')).available AS funding_available;
+
+-- Alert the finance team when funding falls below $450.00.
+SELECT gifq_set_low_balance('acme-kudos', '450.00 USD');
+LISTEN gifq_events;
+
+-- Ana earns 7500 points for closing a deal (points come from issuance).
+SELECT gifq_transfer(gifq_account('acme-kudos', NULL, 'issuance'),
+                     gifq_account('acme-kudos', 'user_ana'), '7500 PTS',
+                     idempotency_key => 'deal-4411') AS earned;
+
+-- She redeems a $60.00 card: her points and the program's money are
+-- held (two-phase), then posted when the card is delivered.
+SELECT gifq_transfer(gifq_account('acme-kudos', 'user_ana'),
+                     gifq_account('acme-kudos', NULL, 'issuance'), '6000 PTS',
+                     pending => true, timeout => '1 hour') AS points_hold \gset
+SELECT gifq_transfer(gifq_account('acme-kudos', NULL, 'funding'),
+                     gifq_account('acme-kudos', NULL, 'payable'), '60.00 USD',
+                     pending => true, timeout => '1 hour') AS money_hold \gset
+SELECT (gifq_member_balance('acme-kudos', 'user_ana')).* ;
+SELECT gifq_post(:points_hold) AS posted_points, gifq_post(:money_hold) AS posted_money;
+
+-- Funding fell below $450.00: one balance.low event (and a NOTIFY).
+SELECT event_type, payload->>'available' AS available, payload->>'level' AS level
+FROM gifq.outbox ORDER BY id;
+
+-- Ben cannot spend points he does not have (QG107), and nothing changes.
+\set ON_ERROR_STOP 0
+SELECT gifq_transfer(gifq_account('acme-kudos', 'user_ben'),
+                     gifq_account('acme-kudos', 'user_ana'), '10 PTS');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set ON_ERROR_STOP 1
+
+-- Balances now, and the ledger checked against every transfer.
+SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id)).available
+FROM gifq.members m ORDER BY 1;
+SELECT (gifq_program_balance('acme-kudos')).* ;
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
