@@ -56,19 +56,6 @@ static SPIPlanPtr plan_lock_hold;
 static SPIPlanPtr plan_end_hold;
 static SPIPlanPtr plan_due_holds;
 
-/* column n of the first row, not NULL */
-static Datum
-hold_datum(int n)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-								  SPI_tuptable->tupdesc, n, &isnull);
-
-	if (isnull)
-		elog(ERROR, "unexpected NULL in hold column %d", n);
-	return d;
-}
-
 /*
  * lock_hold
  *		Lock the hold's row and read it; throw QG110 if id is not a hold.
@@ -78,9 +65,10 @@ lock_hold(int64 id, Hold *hold)
 {
 	static const Oid argtypes[] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
-	int			rc;
+	bool		isnull;
+	Datum		expired;
 
-	rc = SPI_execute_plan(ledger_plan(&plan_lock_hold,
+	ledger_run(ledger_plan(&plan_lock_hold,
 									  "SELECT h.status,"
 									  " h.expires_at OPERATOR(pg_catalog.<) pg_catalog.now(),"
 									  " h.debit_slot, h.credit_slot, t.debit_account_id,"
@@ -90,30 +78,24 @@ lock_hold(int64 id, Hold *hold)
 									  " WHERE h.transfer_id OPERATOR(pg_catalog.=) $1"
 									  " FOR UPDATE OF h",
 									  1, argtypes),
-						  values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan returned %s", SPI_result_code_string(rc));
+			   values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_PENDING),
 				 errmsg("transfer %lld is not a pending transfer", (long long) id),
 				 errhint("Only a transfer made with pending => true can be posted or voided.")));
 	hold->id = id;
-	hold->status = TextDatumGetCString(hold_datum(1));
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 2, &isnull);
-
-		hold->expired = !isnull && DatumGetBool(d);
-	}
-	hold->debit_slot = DatumGetInt32(hold_datum(3));
-	hold->credit_slot = DatumGetInt32(hold_datum(4));
-	hold->debit_account = DatumGetInt64(hold_datum(5));
-	hold->credit_account = DatumGetInt64(hold_datum(6));
+	hold->status = TextDatumGetCString(ledger_datum(1));
+	expired = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+							&isnull);
+	hold->expired = !isnull && DatumGetBool(expired);
+	hold->debit_slot = DatumGetInt32(ledger_datum(3));
+	hold->credit_slot = DatumGetInt32(ledger_datum(4));
+	hold->debit_account = DatumGetInt64(ledger_datum(5));
+	hold->credit_account = DatumGetInt64(ledger_datum(6));
 	memset(&hold->amount, 0, sizeof(GifqMoney));
-	hold->amount.units = DatumGetInt64(hold_datum(7));
-	currency_from_text(DatumGetTextPP(hold_datum(8)), hold->amount.currency);
+	hold->amount.units = DatumGetInt64(ledger_datum(7));
+	currency_from_text(DatumGetTextPP(ledger_datum(8)), hold->amount.currency);
 }
 
 /*
@@ -230,12 +212,11 @@ hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount)
 	values[0] = Int64GetDatum(pending_id);
 	values[1] = CStringGetTextDatum(statuses[end]);
 	values[2] = Int64GetDatum(id);
-	if (SPI_execute_plan(ledger_plan(&plan_end_hold,
-									 "UPDATE gifq.holds SET status = $2, resolved_by = $3"
-									 " WHERE transfer_id OPERATOR(pg_catalog.=) $1",
-									 3, argtypes),
-						 values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update hold %lld", (long long) pending_id);
+	ledger_run(ledger_plan(&plan_end_hold,
+						   "UPDATE gifq.holds SET status = $2, resolved_by = $3"
+						   " WHERE transfer_id OPERATOR(pg_catalog.=) $1",
+						   3, argtypes),
+			   values, NULL, SPI_OK_UPDATE);
 
 	ledger_after_change(&debit);
 	ledger_after_change(&credit);
@@ -304,15 +285,14 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (SPI_execute_plan(ledger_plan(&plan_due_holds,
-										 "SELECT transfer_id FROM gifq.holds"
-										 " WHERE status = 'pending'"
-										 " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.now()"
-										 " ORDER BY expires_at LIMIT 1000"
-										 " FOR UPDATE SKIP LOCKED",
-										 0, NULL),
-							 NULL, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read due holds");
+		ledger_run(ledger_plan(&plan_due_holds,
+							   "SELECT transfer_id FROM gifq.holds"
+							   " WHERE status = 'pending'"
+							   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.now()"
+							   " ORDER BY expires_at LIMIT 1000"
+							   " FOR UPDATE SKIP LOCKED",
+							   0, NULL),
+				   NULL, NULL, SPI_OK_SELECT);
 		ndue = SPI_processed;
 		if (ndue == 0)
 			break;

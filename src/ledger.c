@@ -78,9 +78,12 @@ ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
 	return *cache;
 }
 
-/* run a kept plan; check the result code */
-static void
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+/*
+ * ledger_run
+ *		Execute a kept plan; throw unless SPI answers "expected".
+ */
+void
+ledger_run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
@@ -89,9 +92,12 @@ run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 			 SPI_result_code_string(rc));
 }
 
-/* column n of the first result row, which must not be NULL */
-static Datum
-result_datum(int n)
+/*
+ * ledger_datum
+ *		Column n of the first result row, which must not be NULL.
+ */
+Datum
+ledger_datum(int n)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
@@ -119,7 +125,7 @@ ledger_load_account(int64 id, LedgerAccount *account)
 	Datum		values[1] = {Int64GetDatum(id)};
 	text	   *currency;
 
-	run_plan(ledger_plan(&plan_account,
+	ledger_run(ledger_plan(&plan_account,
 						 "SELECT program_id, currency, debits_must_not_exceed_credits,"
 						 " credits_must_not_exceed_debits, slots,"
 						 " low_balance IS NOT NULL"
@@ -132,13 +138,13 @@ ledger_load_account(int64 id, LedgerAccount *account)
 				 errmsg("unknown account %lld", (long long) id),
 				 errhint("Find account ids with gifq_account().")));
 	account->id = id;
-	account->program_id = DatumGetInt64(result_datum(1));
-	currency = DatumGetTextPP(result_datum(2));
+	account->program_id = DatumGetInt64(ledger_datum(1));
+	currency = DatumGetTextPP(ledger_datum(2));
 	currency_from_text(currency, account->currency);
-	account->debits_must_not_exceed_credits = DatumGetBool(result_datum(3));
-	account->credits_must_not_exceed_debits = DatumGetBool(result_datum(4));
-	account->slots = DatumGetInt32(result_datum(5));
-	account->has_low_balance = DatumGetBool(result_datum(6));
+	account->debits_must_not_exceed_credits = DatumGetBool(ledger_datum(3));
+	account->credits_must_not_exceed_debits = DatumGetBool(ledger_datum(4));
+	account->slots = DatumGetInt32(ledger_datum(5));
+	account->has_low_balance = DatumGetBool(ledger_datum(6));
 }
 
 /*
@@ -168,7 +174,7 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 	if (transfer_id == 0)
 		nulls[8] = 'n';
 
-	run_plan(ledger_plan(&plan_apply,
+	ledger_run(ledger_plan(&plan_apply,
 						 "WITH s AS ("
 						 " UPDATE gifq.account_slots SET"
 						 "  debits_posted = debits_posted + $3,"
@@ -208,7 +214,7 @@ slot_available(const LedgerAccount *account)
 	int64		debits;
 	int64		credits;
 
-	run_plan(ledger_plan(&plan_slot_totals,
+	ledger_run(ledger_plan(&plan_slot_totals,
 						 "SELECT pg_catalog.sum(debits_posted + debits_pending)::int8,"
 						 " pg_catalog.sum(credits_posted + credits_pending)::int8,"
 						 " pg_catalog.sum(debits_posted)::int8, pg_catalog.sum(credits_posted)::int8"
@@ -217,13 +223,13 @@ slot_available(const LedgerAccount *account)
 			 values, NULL, SPI_OK_SELECT);
 	if (account->debits_must_not_exceed_credits)
 	{
-		debits = DatumGetInt64(result_datum(1));
-		credits = DatumGetInt64(result_datum(4));
+		debits = DatumGetInt64(ledger_datum(1));
+		credits = DatumGetInt64(ledger_datum(4));
 	}
 	else
 	{
-		debits = DatumGetInt64(result_datum(3));
-		credits = DatumGetInt64(result_datum(2));
+		debits = DatumGetInt64(ledger_datum(3));
+		credits = DatumGetInt64(ledger_datum(2));
 		return debits - credits;
 	}
 	return credits - debits;
@@ -249,10 +255,10 @@ rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
 	values[1] = Int32GetDatum(slot);
 	values[2] = Int64GetDatum(need);
 	values[3] = BoolGetDatum(account->debits_must_not_exceed_credits);
-	run_plan(ledger_plan(&plan_rebalance,
+	ledger_run(ledger_plan(&plan_rebalance,
 						 "SELECT gifq.rebalance($1, $2, $3, $4)", 4, argtypes),
 			 values, NULL, SPI_OK_SELECT);
-	return DatumGetBool(result_datum(1));
+	return DatumGetBool(ledger_datum(1));
 }
 
 /*
@@ -307,7 +313,7 @@ ledger_after_change(const LedgerAccount *account)
 	if (!account->has_low_balance)
 		return;
 	values[0] = Int64GetDatum(account->id);
-	run_plan(ledger_plan(&plan_low_balance,
+	ledger_run(ledger_plan(&plan_low_balance,
 						 "SELECT gifq.check_low_balance($1)", 1, argtypes),
 			 values, NULL, SPI_OK_SELECT);
 }
@@ -352,7 +358,7 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 	if (key == NULL)
 		nulls[8] = 'n';
 
-	run_plan(ledger_plan(&plan_insert,
+	ledger_run(ledger_plan(&plan_insert,
 						 "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
 						 " credit_account_id, amount, currency, pending_id, timeout,"
 						 " idempotency_key, metadata)"
@@ -364,7 +370,7 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 			 values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;
-	return DatumGetInt64(result_datum(1));
+	return DatumGetInt64(ledger_datum(1));
 }
 
 /*
@@ -405,7 +411,7 @@ transfer_replay(const TransferRequest *req, int64 program_id)
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(req->idempotency_key);
-	run_plan(ledger_plan(&plan_by_key,
+	ledger_run(ledger_plan(&plan_by_key,
 						 "SELECT id, debit_account_id, credit_account_id, amount, currency,"
 						 " kind OPERATOR(pg_catalog.=) 'pending', timeout, metadata"
 						 " FROM gifq.transfers WHERE program_id = $1"
@@ -416,16 +422,16 @@ transfer_replay(const TransferRequest *req, int64 program_id)
 		elog(ERROR, "transfer with idempotency key \"%s\" vanished",
 			 req->idempotency_key);
 
-	id = DatumGetInt64(result_datum(1));
-	debit = DatumGetInt64(result_datum(2));
-	credit = DatumGetInt64(result_datum(3));
+	id = DatumGetInt64(ledger_datum(1));
+	debit = DatumGetInt64(ledger_datum(2));
+	credit = DatumGetInt64(ledger_datum(3));
 	amount = palloc0(sizeof(GifqMoney));
-	amount->units = DatumGetInt64(result_datum(4));
-	currency_from_text(DatumGetTextPP(result_datum(5)), amount->currency);
-	pending = DatumGetBool(result_datum(6));
+	amount->units = DatumGetInt64(ledger_datum(4));
+	currency_from_text(DatumGetTextPP(ledger_datum(5)), amount->currency);
+	pending = DatumGetBool(ledger_datum(6));
 	timeout = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7,
 							&isnull);
-	metadata = DatumGetJsonbP(result_datum(8));
+	metadata = DatumGetJsonbP(ledger_datum(8));
 
 	if (debit != req->debit_account)
 		report_conflict(req->idempotency_key, "debit_account",
@@ -611,7 +617,7 @@ ledger_transfer(const TransferRequest *req)
 		values[3] = PointerGetDatum(req->timeout);
 		if (req->timeout == NULL)
 			nulls[3] = 'n';
-		run_plan(ledger_plan(&plan_hold,
+		ledger_run(ledger_plan(&plan_hold,
 							 "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
 							 " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
 							 4, argtypes),

@@ -66,5 +66,8 @@ extern void ledger_after_change(const LedgerAccount *account);
 /* SPI helpers (ledger.c) */
 extern SPIPlanPtr ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
+extern void ledger_run(SPIPlanPtr plan, Datum *values, const char *nulls,
+					   int expected);
+extern Datum ledger_datum(int n);
 
 #endif							/* GIFQ_LEDGER_H */
