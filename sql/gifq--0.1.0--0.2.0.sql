@@ -148,6 +148,11 @@ SELECT pg_catalog.pg_extension_config_dump('gifq.transfers', '');
 SELECT pg_catalog.pg_extension_config_dump('gifq.holds', '');
 SELECT pg_catalog.pg_extension_config_dump('gifq.entries', '');
 SELECT pg_catalog.pg_extension_config_dump('gifq.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.programs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.members_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.accounts_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.transfers_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.outbox_id_seq', '');
 
 ------------------------------------------------------------------------
 -- append-only tables refuse UPDATE, DELETE and TRUNCATE

@@ -34,6 +34,14 @@ $pre->safe_psql('postgres', q{
 	FROM generate_series(1, 1000) i
 	WHERE i % 5 + 1 NOT IN (3, 5) OR i * 37 % 100 = 0;
 	CREATE INDEX ON ledger_copy (m);
+	SELECT gifq_create_program('dumped', 'USD');
+	SELECT gifq_upsert_member('dumped', 'm' || i) FROM generate_series(1, 5) i;
+	SELECT gifq_fund('dumped', '100.00 USD', 'f1');
+	SELECT gifq_transfer(gifq_account('dumped', NULL, 'issuance'),
+		gifq_account('dumped', 'm' || i), gifq_money(i * 100, 'PTS'), 'e' || i)
+	FROM generate_series(1, 5) i;
+	SELECT gifq_transfer(gifq_account('dumped', 'm1'), gifq_account('dumped', 'm2'),
+		'50 PTS', 'h1', pending => true, timeout => '1 day');
 });
 my $summary = q{SELECT count(*), string_agg(m::text, ',' ORDER BY id),
 	string_agg(gifq_currency(s)::text || '=' || s::text, ',' ORDER BY s)
@@ -49,6 +57,19 @@ command_ok([ 'pg_restore', '-d', $pre->connstr('restored'), $dump ],
 	'pg_restore into a fresh database');
 is($pre->safe_psql('restored', $summary), $before,
 	'restored amounts and sums are identical');
+my $balances = q{SELECT string_agg(external_id || '=' ||
+	(gifq_member_balance('dumped', external_id))::text, ',' ORDER BY external_id)
+	FROM gifq.members};
+is($pre->safe_psql('restored', $balances), $pre->safe_psql('postgres', $balances),
+	'restored member balances are identical');
+is($pre->safe_psql('restored', 'SELECT count(*) FROM gifq_ledger_verify()'),
+	'0', 'the restored ledger verifies');
+is($pre->safe_psql('restored', q{
+	SELECT gifq_post((SELECT id FROM gifq.transfers WHERE idempotency_key = 'h1')) >
+		(SELECT max(id) FROM gifq.transfers WHERE kind = 'pending')}),
+	't', 'after restore, a hold is posted and new ids do not collide');
+is($pre->safe_psql('restored', 'SELECT count(*) FROM gifq_ledger_verify()'),
+	'0', 'the restored ledger still verifies after new transfers');
 $pre->stop;
 
 # Not preloaded: every function still works, loaded on first use.
