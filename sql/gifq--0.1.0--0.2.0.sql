@@ -260,58 +260,137 @@ BEGIN
 	RETURN result;
 END $$;
 
+-- gifq.row_is_mine: whether this transaction wrote or locked the row.
+CREATE FUNCTION gifq.row_is_mine(xmin xid, xmax xid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'gifq_row_is_mine' LANGUAGE C VOLATILE STRICT;
+
 -- gifq.rebalance: give slot "target" of a multi-slot account room for
 -- "need" more minor units of debits (dmnec) or credits (not dmnec), by
--- moving posted credits (or debits) between its slots.  Locks every slot
--- in slot order, so rebalancers never deadlock.  The account's totals do
--- not change; each moved slot gets a history entry stamped with one time.
--- False when the whole account has less room than need.
+-- moving posted credits (or debits) to it from sibling slots.  The
+-- account's totals do not change; each moved slot gets a history entry,
+-- all stamped with one time.  False when the whole account has less room
+-- than need.
+--
+-- Siblings are first taken only while free (SKIP LOCKED), one at a time,
+-- until there is room enough, so a rebalance neither waits for nor blocks
+-- more slots than it needs.  Only when the free slots lack the room does
+-- it give back what it took (the inner block's rollback releases the
+-- locks) and wait for more, as below.  A session that locked its target
+-- earlier in its transaction (a batch, or several calls in one
+-- transaction) leaves out the slots other sessions hold at that moment,
+-- so near its limit the account can refuse such a debit (QG107) that
+-- would fit once those sessions commit.
 CREATE FUNCTION gifq.rebalance(account bigint, target integer, need bigint,
 	dmnec boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	s record;
-	room bigint := 0;
-	n integer := 0;
-	share bigint;
-	stamp timestamptz := clock_timestamp();
-	new_room bigint;
+	free integer;
+	taken integer[];
+	mine boolean;
 BEGIN
-	FOR s IN SELECT * FROM gifq.account_slots
-		WHERE account_id = account ORDER BY slot FOR UPDATE
-	LOOP
-		room := room + CASE WHEN dmnec
-			THEN s.credits_posted - s.debits_posted - s.debits_pending
-			ELSE s.debits_posted - s.credits_posted - s.credits_pending END;
-		n := n + 1;
-		stamp := greatest(stamp, s.updated_at);
-	END LOOP;
-	IF room < need THEN
+	BEGIN
+		PERFORM 1 FROM gifq.account_slots
+		WHERE account_id = account AND slot = target FOR UPDATE;
+		taken := ARRAY[target];
+		LOOP
+			IF gifq.slot_room(account, taken, dmnec) >= need THEN
+				PERFORM gifq.pool_room(account, target, need, dmnec, taken);
+				RETURN true;
+			END IF;
+			SELECT slot INTO free FROM gifq.account_slots
+			WHERE account_id = account AND slot <> ALL (taken)
+			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED;
+			EXIT WHEN NOT FOUND;
+			taken := taken || free;
+		END LOOP;
+		RAISE EXCEPTION USING ERRCODE = 'QG199';
+	EXCEPTION WHEN SQLSTATE 'QG199' THEN
+		NULL;
+	END;
+	-- A session that holds none of the account's slots waits for all of
+	-- them in slot order: it holds only accounts with lower ids, so the
+	-- wait goes up the (account, slot) order transfers lock in.  One that
+	-- already holds its target (locked earlier in its transaction, as a
+	-- batch locks all its slots up front) may hold accounts with higher ids
+	-- too, so it must not wait at all: it takes the siblings that are free.
+	SELECT gifq.row_is_mine(xmin, xmax) INTO mine FROM gifq.account_slots
+	WHERE account_id = account AND slot = target;
+	IF NOT mine THEN
+		taken := ARRAY(SELECT slot FROM gifq.account_slots
+			WHERE account_id = account ORDER BY slot FOR UPDATE);
+	ELSE
+		taken := ARRAY[target] || ARRAY(SELECT slot FROM gifq.account_slots
+			WHERE account_id = account AND slot <> target ORDER BY slot
+			FOR UPDATE SKIP LOCKED);
+	END IF;
+	IF gifq.slot_room(account, taken, dmnec) < need THEN
 		RETURN false;
 	END IF;
-	share := (room - need) / n;
-	FOR s IN SELECT * FROM gifq.account_slots
-		WHERE account_id = account ORDER BY slot
-	LOOP
-		new_room := share + CASE WHEN s.slot = target
-			THEN need + (room - need) - share * n ELSE 0 END;
-		WITH u AS (
-			UPDATE gifq.account_slots a SET
-				credits_posted = CASE WHEN dmnec
-					THEN a.debits_posted + a.debits_pending + new_room
-					ELSE a.credits_posted END,
-				debits_posted = CASE WHEN dmnec THEN a.debits_posted
-					ELSE a.credits_posted + a.credits_pending + new_room END,
-				version = a.version + 1, updated_at = stamp
-			WHERE a.account_id = account AND a.slot = s.slot
-			RETURNING a.*)
-		INSERT INTO gifq.entries (account_id, slot, version, at, transfer_id,
-			debits_posted, credits_posted, debits_pending, credits_pending)
-		SELECT account_id, slot, version, updated_at, NULL,
-			debits_posted, credits_posted, debits_pending, credits_pending
-		FROM u;
-	END LOOP;
+	PERFORM gifq.pool_room(account, target, need, dmnec, taken);
 	RETURN true;
+END $$;
+
+-- gifq.spread_slots: even out the room of all slots of a multi-slot
+-- account with a limit (after a large deposit lands on one slot, say), so
+-- that the first debits of many sessions need no rebalance.  Locks every
+-- slot in slot order.  Returns false for an account without a limit.
+CREATE FUNCTION gifq.spread_slots(account bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a gifq.accounts;
+	taken integer[];
+BEGIN
+	SELECT * INTO STRICT a FROM gifq.accounts WHERE id = account;
+	IF NOT (a.debits_must_not_exceed_credits OR a.credits_must_not_exceed_debits) THEN
+		RETURN false;
+	END IF;
+	taken := ARRAY(SELECT slot FROM gifq.account_slots
+		WHERE account_id = account ORDER BY slot FOR UPDATE);
+	PERFORM gifq.pool_room(account, 0, 0, a.debits_must_not_exceed_credits, taken);
+	RETURN true;
+END $$;
+
+-- gifq.slot_room: the room of some slots: credits beyond debits (dmnec)
+-- or debits beyond credits.
+CREATE FUNCTION gifq.slot_room(account bigint, slots integer[], dmnec boolean)
+RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(sum(CASE WHEN dmnec
+		THEN credits_posted - debits_posted - debits_pending
+		ELSE debits_posted - credits_posted - credits_pending END), 0)::bigint
+	FROM gifq.account_slots WHERE account_id = account AND slot = ANY(slots)
+$$;
+
+-- gifq.pool_room: redistribute the room of some locked slots: the target
+-- gets need plus an even share of the rest, the others an even share.
+CREATE FUNCTION gifq.pool_room(account bigint, target integer, need bigint,
+	dmnec boolean, slots integer[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	room bigint := gifq.slot_room(account, slots, dmnec);
+	n integer := cardinality(slots);
+	share bigint := (room - need) / n;
+	stamp timestamptz;
+BEGIN
+	SELECT greatest(clock_timestamp(), max(updated_at)) INTO stamp
+	FROM gifq.account_slots WHERE account_id = account AND slot = ANY(slots);
+	WITH u AS (
+		UPDATE gifq.account_slots a SET
+			credits_posted = CASE WHEN dmnec
+				THEN a.debits_posted + a.debits_pending + r.room ELSE a.credits_posted END,
+			debits_posted = CASE WHEN dmnec THEN a.debits_posted
+				ELSE a.credits_posted + a.credits_pending + r.room END,
+			version = a.version + 1, updated_at = stamp
+		FROM (SELECT x.slot, share + CASE WHEN x.slot = target
+				THEN need + (room - need) - share * n ELSE 0 END AS room
+			FROM unnest(slots) AS x(slot)) r
+		WHERE a.account_id = account AND a.slot = r.slot
+		RETURNING a.*)
+	INSERT INTO gifq.entries (account_id, slot, version, at, transfer_id,
+		debits_posted, credits_posted, debits_pending, credits_pending)
+	SELECT account_id, slot, version, updated_at, NULL,
+		debits_posted, credits_posted, debits_pending, credits_pending
+	FROM u;
 END $$;
 
 -- gifq.emit: record an event in gifq.outbox and NOTIFY gifq_events.
@@ -396,16 +475,17 @@ DECLARE
 	k text;
 BEGIN
 	PERFORM gifq.check_code('program', program);
-	PERFORM @extschema@.gifq_money(0, currency);
-	PERFORM @extschema@.gifq_money(0, points_code);
-	IF points_per_unit IS NULL OR points_per_unit <= 0 OR points_per_unit = 'Infinity' THEN
+	PERFORM @extschema@.gifq_money(0, coalesce(currency, ''));
+	PERFORM @extschema@.gifq_money(0, coalesce(points_code, ''));
+	IF points_per_unit IS NULL OR points_per_unit <= 0
+		OR points_per_unit IN ('Infinity', 'NaN') THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
 			MESSAGE = format('invalid points_per_unit %s', coalesce(points_per_unit::text, 'NULL')),
 			HINT = 'Give the number of points one unit of the currency is worth, such as 100.';
 	END IF;
 	BEGIN
-		PERFORM now() AT TIME ZONE timezone;
-	EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed THEN
+		PERFORM now() AT TIME ZONE coalesce(timezone, '');
+	EXCEPTION WHEN invalid_parameter_value THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
 			MESSAGE = format('invalid time zone "%s"', timezone),
 			HINT = 'Use a name from pg_timezone_names, such as ''Europe/Paris''.';
@@ -510,6 +590,7 @@ BEGIN
 		PERFORM @extschema@.gifq_money(0, coalesce(currency, p.currency));
 		RETURN gifq.system_account(p.id, kind, coalesce(currency, p.currency));
 	ELSIF kind = 'issuance' THEN
+		PERFORM @extschema@.gifq_money(0, coalesce(currency, p.points_code));
 		RETURN gifq.system_account(p.id, kind, coalesce(currency, p.points_code));
 	END IF;
 	SELECT a.id INTO result FROM gifq.accounts a
@@ -541,11 +622,13 @@ BEGIN
 			MESSAGE = format('account code "%s" is reserved', code),
 			HINT = 'Use gifq_account() for system accounts; give your own accounts other codes.';
 	END IF;
-	PERFORM @extschema@.gifq_money(0, currency);
-	SELECT f INTO bad FROM unnest(coalesce(flags, '{}')) f
+	PERFORM @extschema@.gifq_money(0, coalesce(currency, ''));
+	flags := coalesce(flags, '{}');
+	SELECT f INTO bad FROM unnest(flags) f
 	WHERE f IS NULL OR f NOT IN ('debits_must_not_exceed_credits', 'credits_must_not_exceed_debits')
 	LIMIT 1;
-	IF FOUND OR cardinality(coalesce(flags, '{}')) = 2 AND flags[1] <> flags[2] THEN
+	IF FOUND OR ('debits_must_not_exceed_credits' = ANY(flags)
+		AND 'credits_must_not_exceed_debits' = ANY(flags)) THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
 			MESSAGE = format('invalid account flags %s', flags::text),
 			HINT = 'Give at most one of debits_must_not_exceed_credits and credits_must_not_exceed_debits.';
@@ -598,14 +681,20 @@ CREATE FUNCTION @extschema@.gifq_expire_holds() RETURNS integer
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.gifq_expire_holds() IS 'release every hold past its timeout; returns how many';
 
--- The batch form: all transfers or none.  Single-slot accounts are locked
--- up front in id order, so two batches never deadlock on them.
+-- The batch form: all transfers or none.  Every element is checked and
+-- converted before anything moves; then every balance slot the batch will
+-- use is locked in account id order, the order single transfers and
+-- gifq_expire_holds take them in, so a batch does not deadlock with them.
 CREATE FUNCTION @extschema@.gifq_transfers(transfers jsonb) RETURNS bigint[]
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t jsonb;
 	i integer := 0;
 	bad text;
+	debits bigint[] := '{}';
+	credits bigint[] := '{}';
+	amounts @extschema@.gifq_money[] := '{}';
+	timeouts interval[] := '{}';
 	ids bigint[] := '{}';
 BEGIN
 	IF transfers IS NULL OR jsonb_typeof(transfers) <> 'array'
@@ -632,29 +721,38 @@ BEGIN
 				MESSAGE = format('unknown field "%s" in transfer %s of batch', bad, i),
 				HINT = 'Fields are debit_account, credit_account, amount, idempotency_key, pending, timeout and metadata.';
 		END IF;
+		BEGIN
+			debits := debits || (t->>'debit_account')::bigint;
+			credits := credits || (t->>'credit_account')::bigint;
+			amounts := amounts || (t->>'amount')::@extschema@.gifq_money;
+			timeouts := timeouts || (t->>'timeout')::interval;
+			PERFORM (t->>'pending')::boolean;
+			IF t ? 'idempotency_key' AND jsonb_typeof(t->'idempotency_key') NOT IN ('string', 'null')
+				OR t ? 'metadata' AND jsonb_typeof(t->'metadata') <> 'object' THEN
+				RAISE EXCEPTION USING ERRCODE = 'QG118';
+			END IF;
+		EXCEPTION WHEN invalid_text_representation OR invalid_datetime_format
+			OR datetime_field_overflow OR numeric_value_out_of_range
+			OR SQLSTATE 'QG002' OR SQLSTATE 'QG003' OR SQLSTATE 'QG004'
+			OR SQLSTATE 'QG005' OR SQLSTATE 'QG118' THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG118',
+				MESSAGE = format('invalid transfer %s in batch: %s', i, left(t::text, 200)),
+				DETAIL = CASE WHEN SQLSTATE = 'QG118' THEN NULL ELSE SQLERRM END,
+				HINT = 'Accounts are integers, amount a gifq_money text such as "10.00 USD", pending a boolean, timeout an interval, idempotency_key a string, metadata an object.';
+		END;
 	END LOOP;
 
+	-- the slot of each account that this session's transfers will use
 	PERFORM 1 FROM gifq.account_slots s JOIN gifq.accounts a ON a.id = s.account_id
-	WHERE a.slots = 1 AND s.account_id IN (
-		SELECT (e->>'debit_account')::bigint FROM jsonb_array_elements(transfers) e
-		UNION SELECT (e->>'credit_account')::bigint FROM jsonb_array_elements(transfers) e)
+	WHERE s.account_id = ANY (debits || credits) AND s.slot = pg_backend_pid() % a.slots
 	ORDER BY s.account_id FOR UPDATE OF s;
 
 	i := 0;
 	FOR t IN SELECT value FROM jsonb_array_elements(transfers) LOOP
 		i := i + 1;
-		BEGIN
-			ids := ids || @extschema@.gifq_transfer((t->>'debit_account')::bigint,
-				(t->>'credit_account')::bigint, (t->>'amount')::@extschema@.gifq_money,
-				t->>'idempotency_key', coalesce((t->>'pending')::boolean, false),
-				(t->>'timeout')::interval, coalesce(t->'metadata', '{}'));
-		EXCEPTION WHEN invalid_text_representation OR invalid_datetime_format
-			OR datetime_field_overflow OR numeric_value_out_of_range THEN
-			RAISE EXCEPTION USING ERRCODE = 'QG118',
-				MESSAGE = format('invalid transfer %s in batch: %s', i, left(t::text, 200)),
-				DETAIL = SQLERRM,
-				HINT = 'Accounts are integers, amount a gifq_money text such as ''10.00 USD'', pending a boolean, timeout an interval.';
-		END;
+		ids := ids || @extschema@.gifq_transfer(debits[i], credits[i], amounts[i],
+			t->>'idempotency_key', coalesce((t->>'pending')::boolean, false),
+			timeouts[i], coalesce(t->'metadata', '{}'));
 	END LOOP;
 	RETURN ids;
 END $$;

@@ -28,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -70,7 +71,7 @@ lock_hold(int64 id, Hold *hold)
 
 	ledger_run(ledger_plan(&plan_lock_hold,
 									  "SELECT h.status,"
-									  " h.expires_at OPERATOR(pg_catalog.<) pg_catalog.now(),"
+									  " h.expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp(),"
 									  " h.debit_slot, h.credit_slot, t.debit_account_id,"
 									  " t.credit_account_id, t.amount, t.currency"
 									  " FROM gifq.holds h JOIN gifq.transfers t"
@@ -266,18 +267,55 @@ gifq_void(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
+/*
+ * lock_slots_of
+ *		Lock the balance slots that the given holds reserved, in (account,
+ *		slot) order: the order every transfer takes them in, so expiring a
+ *		batch of holds never deadlocks with concurrent transfers.
+ */
+static void
+lock_slots_of(int64 *holds, int nholds)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	Datum	   *elems = palloc(nholds * sizeof(Datum));
+	Datum		values[1];
+
+	for (int i = 0; i < nholds; i++)
+		elems[i] = Int64GetDatum(holds[i]);
+	values[0] = PointerGetDatum(construct_array(elems, nholds, INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	ledger_run(ledger_plan(&plan,
+						   "SELECT 1 FROM gifq.account_slots s JOIN ("
+						   " SELECT t.debit_account_id AS account_id, h.debit_slot AS slot"
+						   "  FROM gifq.holds h JOIN gifq.transfers t ON t.id = h.transfer_id"
+						   "  WHERE h.transfer_id = ANY ($1)"
+						   " UNION"
+						   " SELECT t.credit_account_id, h.credit_slot"
+						   "  FROM gifq.holds h JOIN gifq.transfers t ON t.id = h.transfer_id"
+						   "  WHERE h.transfer_id = ANY ($1)) x"
+						   " ON s.account_id = x.account_id AND s.slot = x.slot"
+						   " ORDER BY s.account_id, s.slot FOR UPDATE OF s",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	pfree(elems);
+}
+
 PG_FUNCTION_INFO_V1(gifq_expire_holds);
 
 /*
  * gifq_expire_holds
  *		Release every hold past its timeout that no other session is
  *		ending right now; returns how many.  For the worker and pg_cron.
+ *		Works in batches of up to 1,000 holds, each batch's balance slots
+ *		locked up front in the global order.
  */
 Datum
 gifq_expire_holds(PG_FUNCTION_ARGS)
 {
 	int64	   *due;
-	uint64		ndue;
+	int			ndue;
 	int64		done = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -288,16 +326,16 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 		ledger_run(ledger_plan(&plan_due_holds,
 							   "SELECT transfer_id FROM gifq.holds"
 							   " WHERE status = 'pending'"
-							   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.now()"
+							   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
 							   " ORDER BY expires_at LIMIT 1000"
 							   " FOR UPDATE SKIP LOCKED",
 							   0, NULL),
 				   NULL, NULL, SPI_OK_SELECT);
-		ndue = SPI_processed;
+		ndue = (int) SPI_processed;
 		if (ndue == 0)
 			break;
 		due = palloc(ndue * sizeof(int64));
-		for (uint64 i = 0; i < ndue; i++)
+		for (int i = 0; i < ndue; i++)
 		{
 			bool		isnull;
 
@@ -305,7 +343,8 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 												 SPI_tuptable->tupdesc, 1,
 												 &isnull));
 		}
-		for (uint64 i = 0; i < ndue; i++)
+		lock_slots_of(due, ndue);
+		for (int i = 0; i < ndue; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			hold_end(due[i], HOLD_EXPIRE, NULL);

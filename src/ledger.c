@@ -33,9 +33,11 @@
 #include "ledger.h"
 #include "money.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -262,6 +264,42 @@ rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
 }
 
 /*
+ * apply_or_release
+ *		ledger_apply() on a multi-slot account, in a subtransaction that is
+ *		rolled back when the limit refuses the change.
+ *
+ * An UPDATE that waited for a concurrent writer locks the newest row
+ * version before it re-checks its WHERE clause, and keeps that lock when
+ * the check fails.  Holding the slot while gifq.rebalance() then waits
+ * for its siblings could deadlock with another session doing the same;
+ * rolling the subtransaction back releases the lock first.  Accounts
+ * without a limit never refuse, so they skip the subtransaction.
+ */
+static bool
+apply_or_release(const LedgerAccount *account, int slot,
+				 const SlotDelta *delta, int64 transfer_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		applied;
+
+	if (!account->debits_must_not_exceed_credits &&
+		!account->credits_must_not_exceed_debits)
+		return ledger_apply(account, slot, delta, transfer_id) == 1;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	applied = ledger_apply(account, slot, delta, transfer_id) == 1;
+	if (applied)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return applied;
+}
+
+/*
  * apply_or_refuse
  *		ledger_apply(), topping the slot up from its siblings if need be;
  *		throws QG107 or QG108 when the account's limit refuses the change.
@@ -272,11 +310,19 @@ apply_or_refuse(const LedgerAccount *account, int slot, const SlotDelta *delta,
 {
 	int64		available;
 
-	if (ledger_apply(account, slot, delta, transfer_id) == 1)
-		return;
-	if (account->slots > 1 && rebalance(account, slot, delta) &&
-		ledger_apply(account, slot, delta, transfer_id) == 1)
-		return;
+	if (account->slots == 1)
+	{
+		if (ledger_apply(account, slot, delta, transfer_id) == 1)
+			return;
+	}
+	else
+	{
+		if (apply_or_release(account, slot, delta, transfer_id))
+			return;
+		if (rebalance(account, slot, delta) &&
+			ledger_apply(account, slot, delta, transfer_id) == 1)
+			return;
+	}
 	if (!account->debits_must_not_exceed_credits &&
 		!account->credits_must_not_exceed_debits)
 		elog(ERROR, "balance slot %d of account %lld is missing",
@@ -674,4 +720,25 @@ gifq_transfer(PG_FUNCTION_ARGS)
 	id = ledger_transfer(&req);
 	SPI_finish();
 	PG_RETURN_INT64(id);
+}
+
+PG_FUNCTION_INFO_V1(gifq_row_is_mine);
+
+/*
+ * gifq_row_is_mine
+ *		gifq.row_is_mine(xmin xid, xmax xid): whether the current
+ *		transaction (or one of its live subtransactions) wrote or locked a
+ *		row with these system columns.  gifq.rebalance uses it to know
+ *		whether it already holds a slot.  A multixact xmax is compared as a
+ *		plain id, which can only err towards "mine", the safe side there.
+ */
+Datum
+gifq_row_is_mine(PG_FUNCTION_ARGS)
+{
+	TransactionId xmin = DatumGetTransactionId(PG_GETARG_DATUM(0));
+	TransactionId xmax = DatumGetTransactionId(PG_GETARG_DATUM(1));
+
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(xmin) ||
+				   (TransactionIdIsValid(xmax) &&
+					TransactionIdIsCurrentTransactionId(xmax)));
 }
