@@ -128,12 +128,12 @@ ledger_load_account(int64 id, LedgerAccount *account)
 	text	   *currency;
 
 	ledger_run(ledger_plan(&plan_account,
-						 "SELECT program_id, currency, debits_must_not_exceed_credits,"
-						 " credits_must_not_exceed_debits, slots,"
-						 " low_balance IS NOT NULL"
-						 " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) $1",
-						 1, argtypes),
-			 values, NULL, SPI_OK_SELECT);
+						   "SELECT program_id, currency, debits_must_not_exceed_credits,"
+						   " credits_must_not_exceed_debits, slots,"
+						   " low_balance IS NOT NULL"
+						   " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_ACCOUNT),
@@ -177,28 +177,28 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 		nulls[8] = 'n';
 
 	ledger_run(ledger_plan(&plan_apply,
-						 "WITH s AS ("
-						 " UPDATE gifq.account_slots SET"
-						 "  debits_posted = debits_posted + $3,"
-						 "  credits_posted = credits_posted + $4,"
-						 "  debits_pending = debits_pending + $5,"
-						 "  credits_pending = credits_pending + $6,"
-						 "  version = version + 1,"
-						 "  updated_at = GREATEST(pg_catalog.clock_timestamp(), updated_at)"
-						 " WHERE account_id = $1 AND slot = $2"
-						 "  AND (NOT $7 OR debits_posted + $3 + debits_pending + $5"
-						 "       <= credits_posted + $4)"
-						 "  AND (NOT $8 OR credits_posted + $4 + credits_pending + $6"
-						 "       <= debits_posted + $3)"
-						 " RETURNING *)"
-						 " INSERT INTO gifq.entries (account_id, slot, version, at,"
-						 "  transfer_id, debits_posted, credits_posted, debits_pending,"
-						 "  credits_pending)"
-						 " SELECT account_id, slot, version, updated_at, $9,"
-						 "  debits_posted, credits_posted, debits_pending, credits_pending"
-						 " FROM s",
-						 9, argtypes),
-			 values, nulls, SPI_OK_INSERT);
+						   "WITH s AS ("
+						   " UPDATE gifq.account_slots SET"
+						   "  debits_posted = debits_posted + $3,"
+						   "  credits_posted = credits_posted + $4,"
+						   "  debits_pending = debits_pending + $5,"
+						   "  credits_pending = credits_pending + $6,"
+						   "  version = version + 1,"
+						   "  updated_at = GREATEST(pg_catalog.clock_timestamp(), updated_at)"
+						   " WHERE account_id = $1 AND slot = $2"
+						   "  AND (NOT $7 OR debits_posted + $3 + debits_pending + $5"
+						   "       <= credits_posted + $4)"
+						   "  AND (NOT $8 OR credits_posted + $4 + credits_pending + $6"
+						   "       <= debits_posted + $3)"
+						   " RETURNING *)"
+						   " INSERT INTO gifq.entries (account_id, slot, version, at,"
+						   "  transfer_id, debits_posted, credits_posted, debits_pending,"
+						   "  credits_pending)"
+						   " SELECT account_id, slot, version, updated_at, $9,"
+						   "  debits_posted, credits_posted, debits_pending, credits_pending"
+						   " FROM s",
+						   9, argtypes),
+			   values, nulls, SPI_OK_INSERT);
 	return (int) SPI_processed;
 }
 
@@ -217,12 +217,12 @@ slot_available(const LedgerAccount *account)
 	int64		credits;
 
 	ledger_run(ledger_plan(&plan_slot_totals,
-						 "SELECT pg_catalog.sum(debits_posted + debits_pending)::int8,"
-						 " pg_catalog.sum(credits_posted + credits_pending)::int8,"
-						 " pg_catalog.sum(debits_posted)::int8, pg_catalog.sum(credits_posted)::int8"
-						 " FROM gifq.account_slots WHERE account_id = $1",
-						 1, argtypes),
-			 values, NULL, SPI_OK_SELECT);
+						   "SELECT pg_catalog.sum(debits_posted + debits_pending)::int8,"
+						   " pg_catalog.sum(credits_posted + credits_pending)::int8,"
+						   " pg_catalog.sum(debits_posted)::int8, pg_catalog.sum(credits_posted)::int8"
+						   " FROM gifq.account_slots WHERE account_id = $1",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
 	if (account->debits_must_not_exceed_credits)
 	{
 		debits = DatumGetInt64(ledger_datum(1));
@@ -258,8 +258,8 @@ rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
 	values[2] = Int64GetDatum(need);
 	values[3] = BoolGetDatum(account->debits_must_not_exceed_credits);
 	ledger_run(ledger_plan(&plan_rebalance,
-						 "SELECT gifq.rebalance($1, $2, $3, $4)", 4, argtypes),
-			 values, NULL, SPI_OK_SELECT);
+						   "SELECT gifq.rebalance($1, $2, $3, $4)", 4, argtypes),
+			   values, NULL, SPI_OK_SELECT);
 	return DatumGetBool(ledger_datum(1));
 }
 
@@ -360,8 +360,8 @@ ledger_after_change(const LedgerAccount *account)
 		return;
 	values[0] = Int64GetDatum(account->id);
 	ledger_run(ledger_plan(&plan_low_balance,
-						 "SELECT gifq.check_low_balance($1)", 1, argtypes),
-			 values, NULL, SPI_OK_SELECT);
+						   "SELECT gifq.check_low_balance($1)", 1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
 }
 
 
@@ -405,15 +405,15 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 		nulls[8] = 'n';
 
 	ledger_run(ledger_plan(&plan_insert,
-						 "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-						 " credit_account_id, amount, currency, pending_id, timeout,"
-						 " idempotency_key, metadata)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-						 " ON CONFLICT (program_id, idempotency_key)"
-						 " WHERE idempotency_key IS NOT NULL DO NOTHING"
-						 " RETURNING id",
-						 10, argtypes),
-			 values, nulls, SPI_OK_INSERT_RETURNING);
+						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+						   " credit_account_id, amount, currency, pending_id, timeout,"
+						   " idempotency_key, metadata)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+						   " ON CONFLICT (program_id, idempotency_key)"
+						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
+						   " RETURNING id",
+						   10, argtypes),
+			   values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;
 	return DatumGetInt64(ledger_datum(1));
@@ -458,12 +458,12 @@ transfer_replay(const TransferRequest *req, int64 program_id)
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(req->idempotency_key);
 	ledger_run(ledger_plan(&plan_by_key,
-						 "SELECT id, debit_account_id, credit_account_id, amount, currency,"
-						 " kind OPERATOR(pg_catalog.=) 'pending', timeout, metadata"
-						 " FROM gifq.transfers WHERE program_id = $1"
-						 " AND idempotency_key = $2",
-						 2, argtypes),
-			 values, NULL, SPI_OK_SELECT);
+						   "SELECT id, debit_account_id, credit_account_id, amount, currency,"
+						   " kind OPERATOR(pg_catalog.=) 'pending', timeout, metadata"
+						   " FROM gifq.transfers WHERE program_id = $1"
+						   " AND idempotency_key = $2",
+						   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "transfer with idempotency key \"%s\" vanished",
 			 req->idempotency_key);
@@ -664,10 +664,10 @@ ledger_transfer(const TransferRequest *req)
 		if (req->timeout == NULL)
 			nulls[3] = 'n';
 		ledger_run(ledger_plan(&plan_hold,
-							 "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
-							 " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
-							 4, argtypes),
-				 values, nulls, SPI_OK_INSERT);
+							   "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
+							   " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
+							   4, argtypes),
+				   values, nulls, SPI_OK_INSERT);
 	}
 	ledger_after_change(&debit);
 	ledger_after_change(&credit);
