@@ -965,3 +965,29 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	SELECT id, problem FROM problems ORDER BY id NULLS LAST, problem
 $$;
 COMMENT ON FUNCTION @extschema@.gifq_ledger_verify() IS 'recompute every balance from the transfers; no rows: the ledger is consistent';
+
+------------------------------------------------------------------------
+-- privileges: the API functions run as the extension's owner (SECURITY
+-- DEFINER), so nobody may call them until granted.  Grant EXECUTE to the
+-- roles your application uses; gifq's own roles come in a later version.
+------------------------------------------------------------------------
+
+REVOKE ALL ON FUNCTION
+	@extschema@.gifq_create_program(text, text, text, numeric, text),
+	@extschema@.gifq_upsert_member(text, text, text, text, jsonb, boolean),
+	@extschema@.gifq_account(text, text, text, text),
+	@extschema@.gifq_create_account(text, text, text, text[], integer),
+	@extschema@.gifq_transfer(bigint, bigint, @extschema@.gifq_money, text, boolean, interval, jsonb),
+	@extschema@.gifq_transfers(jsonb),
+	@extschema@.gifq_post(bigint, @extschema@.gifq_money),
+	@extschema@.gifq_void(bigint),
+	@extschema@.gifq_expire_holds(),
+	@extschema@.gifq_balance(bigint),
+	@extschema@.gifq_balance_at(bigint, timestamptz),
+	@extschema@.gifq_member_balance(text, text),
+	@extschema@.gifq_program_balance(text, text),
+	@extschema@.gifq_fund(text, @extschema@.gifq_money, text),
+	@extschema@.gifq_set_low_balance(text, @extschema@.gifq_money),
+	@extschema@.gifq_ledger_verify()
+FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;

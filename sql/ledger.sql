@@ -52,3 +52,20 @@ SELECT gifq_fund('regress', '1.00 USD', NULL);
 UPDATE gifq.transfers SET amount = amount + 1;
 DELETE FROM gifq.entries;
 SELECT * FROM gifq_ledger_verify();
+
+-- privileges: no one but the owner may call the ledger until granted
+SET client_min_messages = warning;
+CREATE ROLE regress_gifq_app;
+SET ROLE regress_gifq_app;
+SELECT gifq_member_balance('regress', 'ana');
+SELECT gifq_transfer(8, 9, '1 PTS');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION gifq_member_balance(text, text), gifq_account(text, text, text, text)
+	TO regress_gifq_app;
+SET ROLE regress_gifq_app;
+SELECT (gifq_member_balance('regress', 'ana')).available;
+SELECT count(*) FROM gifq.transfers;
+RESET ROLE;
+REVOKE ALL ON FUNCTION gifq_member_balance(text, text), gifq_account(text, text, text, text)
+	FROM regress_gifq_app;
+DROP ROLE regress_gifq_app;
