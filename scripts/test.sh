@@ -42,31 +42,29 @@ names() {
 	return 0
 }
 
-# pg_regress: sql/<name>.sql against expected/<name>.out
-regress=(${REGRESS:-$(names "$GIFQ_WORK"/sql/*.sql | grep -v '^gifq--' || true)})
-if [ ${#regress[@]} -gt 0 ]; then
-	echo "== pg_regress: ${regress[*]}"
-	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+# run_suite NAME DRIVER INPUTDIR TEST...: one pg_regress-style suite (the
+# driver is pg_regress or pg_isolation_regress), its output and diffs
+# shown and its tests tallied.
+run_suite() {
+	local name=$1 driver=$2 inputdir=$3
+	shift 3
+	[ $# -gt 0 ] || return 0
+	echo "== $name: $*"
+	(cd "$GIFQ_WORK" && as_pg "$driver" \
 		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" \
-		--inputdir=. --outputdir="$logs/regress" --dbname=gifq_regress \
-		--load-extension=gifq "${regress[@]}") >"$logs/regress.txt" 2>&1 || true
-	cat "$logs/regress.txt"
-	tally_regress "$logs/regress.txt"
-	if [ -f "$logs/regress/regression.diffs" ]; then cat "$logs/regress/regression.diffs"; fi
-fi
+		--inputdir="$inputdir" --outputdir="$logs/$name" --dbname="gifq_$name" \
+		--load-extension=gifq "$@") >"$logs/$name.txt" 2>&1 || true
+	cat "$logs/$name.txt"
+	tally_regress "$logs/$name.txt"
+	if [ -f "$logs/$name/regression.diffs" ]; then cat "$logs/$name/regression.diffs"; fi
+}
 
+# pg_regress: sql/<name>.sql against expected/<name>.out
+run_suite regress "$PGXS_DIR/src/test/regress/pg_regress" . \
+	${REGRESS:-$(names "$GIFQ_WORK"/sql/*.sql | grep -v '^gifq--' || true)}
 # isolation: test/specs/<name>.spec against test/expected/<name>.out
-isolation=(${ISOLATION:-$(names "$GIFQ_WORK"/test/specs/*.spec)})
-if [ ${#isolation[@]} -gt 0 ]; then
-	echo "== isolation: ${isolation[*]}"
-	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
-		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" \
-		--inputdir=test --outputdir="$logs/isolation" --dbname=gifq_isolation \
-		--load-extension=gifq "${isolation[@]}") >"$logs/isolation.txt" 2>&1 || true
-	cat "$logs/isolation.txt"
-	tally_regress "$logs/isolation.txt"
-	if [ -f "$logs/isolation/regression.diffs" ]; then cat "$logs/isolation/regression.diffs"; fi
-fi
+run_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" test \
+	${ISOLATION:-$(names "$GIFQ_WORK"/test/specs/*.spec)}
 
 # pgTAP: test/*.sql, each file one BEGIN..ROLLBACK suite
 shopt -s nullglob

@@ -350,15 +350,18 @@ BEGIN
 	RETURN true;
 END $$;
 
--- gifq.slot_room: the room of some slots: credits beyond debits (dmnec)
--- or debits beyond credits.
+-- gifq.slot_room: the room of some slots (NULL: all of them): credits
+-- beyond debits and pending debits (dmnec), or the mirror.  For an account
+-- with debits_must_not_exceed_credits, over all slots, its available
+-- balance.
 CREATE FUNCTION gifq.slot_room(account bigint, slots integer[], dmnec boolean)
 RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE CALLED ON NULL INPUT SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(sum(CASE WHEN dmnec
 		THEN credits_posted - debits_posted - debits_pending
 		ELSE debits_posted - credits_posted - credits_pending END), 0)::bigint
-	FROM gifq.account_slots WHERE account_id = account AND slot = ANY(slots)
+	FROM gifq.account_slots
+	WHERE account_id = account AND (slots IS NULL OR slot = ANY(slots))
 $$;
 
 -- gifq.pool_room: redistribute the room of some locked slots: the target
@@ -421,8 +424,7 @@ BEGIN
 	IF a.low_balance IS NULL THEN
 		RETURN;
 	END IF;
-	SELECT sum(credits_posted - debits_posted - debits_pending) INTO available
-	FROM gifq.account_slots WHERE account_id = account;
+	available := gifq.slot_room(account, NULL, true);
 	IF available < a.low_balance AND a.low_balance_armed THEN
 		UPDATE gifq.accounts SET low_balance_armed = false
 		WHERE id = account AND low_balance_armed;
@@ -871,8 +873,7 @@ BEGIN
 			HINT = 'Give a level of zero or more.';
 	END IF;
 	UPDATE gifq.accounts SET low_balance = @extschema@.gifq_minor_units(level),
-		low_balance_armed = (SELECT sum(credits_posted - debits_posted - debits_pending)
-			FROM gifq.account_slots WHERE account_id = account) >= @extschema@.gifq_minor_units(level)
+		low_balance_armed = gifq.slot_room(account, NULL, true) >= @extschema@.gifq_minor_units(level)
 	WHERE id = account;
 END $$;
 COMMENT ON FUNCTION @extschema@.gifq_set_low_balance(text, @extschema@.gifq_money) IS 'fire balance.low when the program''s funding in that currency falls below level';

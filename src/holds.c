@@ -30,7 +30,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 
 /* what ends a hold */
 typedef enum HoldEnd
@@ -189,26 +188,17 @@ hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount)
 	ledger_load_account(hold.credit_account, &credit);
 	id = ledger_insert_transfer(debit.program_id, kinds[end], debit.id,
 								credit.id, posted, hold.amount.currency,
-								pending_id, NULL, NULL,
-								DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																   CStringGetDatum("{}"))));
+								pending_id, NULL, NULL, NULL);
 
 	debit_delta.debits_pending = -hold.amount.units;
 	debit_delta.debits_posted = posted;
 	credit_delta.credits_pending = -hold.amount.units;
 	credit_delta.credits_posted = posted;
 
-	/*
-	 * Releasing or posting what is held never exceeds a limit, so no
-	 * rebalance is needed; a refusal here would mean corrupt balances.
-	 */
-	if ((debit.id < credit.id ?
-		 ledger_apply(&debit, hold.debit_slot, &debit_delta, id) +
-		 ledger_apply(&credit, hold.credit_slot, &credit_delta, id) :
-		 ledger_apply(&credit, hold.credit_slot, &credit_delta, id) +
-		 ledger_apply(&debit, hold.debit_slot, &debit_delta, id)) != 2)
-		elog(ERROR, "balances of pending transfer %lld are inconsistent",
-			 (long long) pending_id);
+	/* posting or releasing what is held takes no room: never refused */
+	ledger_apply_both(&debit, hold.debit_slot, &debit_delta,
+					  &credit, hold.credit_slot, &credit_delta, id,
+					  &hold.amount);
 
 	values[0] = Int64GetDatum(pending_id);
 	values[1] = CStringGetTextDatum(statuses[end]);

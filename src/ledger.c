@@ -204,55 +204,51 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 
 /*
  * slot_available
- *		The account's available balance over all slots, for messages: for
- *		debits_must_not_exceed_credits, credits - debits - pending debits;
- *		for the mirror, the reverse.
+ *		The room the account's limit leaves over all its slots, for
+ *		messages; gifq.slot_room() holds the formula.
  */
 static int64
 slot_available(const LedgerAccount *account)
 {
-	static const Oid argtypes[] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(account->id)};
-	int64		debits;
-	int64		credits;
+	static const Oid argtypes[] = {INT8OID, BOOLOID};
+	Datum		values[2];
 
+	values[0] = Int64GetDatum(account->id);
+	values[1] = BoolGetDatum(account->debits_must_not_exceed_credits);
 	ledger_run(ledger_plan(&plan_slot_totals,
-						   "SELECT pg_catalog.sum(debits_posted + debits_pending)::int8,"
-						   " pg_catalog.sum(credits_posted + credits_pending)::int8,"
-						   " pg_catalog.sum(debits_posted)::int8, pg_catalog.sum(credits_posted)::int8"
-						   " FROM gifq.account_slots WHERE account_id = $1",
-						   1, argtypes),
+						   "SELECT gifq.slot_room($1, NULL, $2)", 2, argtypes),
 			   values, NULL, SPI_OK_SELECT);
+	return DatumGetInt64(ledger_datum(1));
+}
+
+/*
+ * delta_need
+ *		The room a change takes under the account's limit: the debits it
+ *		adds beyond the credits (debits_must_not_exceed_credits), or the
+ *		mirror.  Zero or less when the account has no limit or the change
+ *		takes no room, and then nothing can refuse it.
+ */
+static int64
+delta_need(const LedgerAccount *account, const SlotDelta *delta)
+{
 	if (account->debits_must_not_exceed_credits)
-	{
-		debits = DatumGetInt64(ledger_datum(1));
-		credits = DatumGetInt64(ledger_datum(4));
-	}
-	else
-	{
-		debits = DatumGetInt64(ledger_datum(3));
-		credits = DatumGetInt64(ledger_datum(2));
-		return debits - credits;
-	}
-	return credits - debits;
+		return delta->debits_posted + delta->debits_pending - delta->credits_posted;
+	if (account->credits_must_not_exceed_debits)
+		return delta->credits_posted + delta->credits_pending - delta->debits_posted;
+	return 0;
 }
 
 /*
  * rebalance
- *		Let gifq.rebalance() gather room for delta into one slot of a
+ *		Let gifq.rebalance() gather "need" more room into one slot of a
  *		multi-slot account.  False when the whole account lacks it.
  */
 static bool
-rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
+rebalance(const LedgerAccount *account, int slot, int64 need)
 {
 	static const Oid argtypes[] = {INT8OID, INT4OID, INT8OID, BOOLOID};
 	Datum		values[4];
-	int64		need;
 
-	if (account->debits_must_not_exceed_credits)
-		need = delta->debits_posted + delta->debits_pending - delta->credits_posted;
-	else
-		need = delta->credits_posted + delta->credits_pending - delta->debits_posted;
 	values[0] = Int64GetDatum(account->id);
 	values[1] = Int32GetDatum(slot);
 	values[2] = Int64GetDatum(need);
@@ -272,8 +268,7 @@ rebalance(const LedgerAccount *account, int slot, const SlotDelta *delta)
  * version before it re-checks its WHERE clause, and keeps that lock when
  * the check fails.  Holding the slot while gifq.rebalance() then waits
  * for its siblings could deadlock with another session doing the same;
- * rolling the subtransaction back releases the lock first.  Accounts
- * without a limit never refuse, so they skip the subtransaction.
+ * rolling the subtransaction back releases the lock first.
  */
 static bool
 apply_or_release(const LedgerAccount *account, int slot,
@@ -282,10 +277,6 @@ apply_or_release(const LedgerAccount *account, int slot,
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	bool		applied;
-
-	if (!account->debits_must_not_exceed_credits &&
-		!account->credits_must_not_exceed_debits)
-		return ledger_apply(account, slot, delta, transfer_id) == 1;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -308,25 +299,25 @@ static void
 apply_or_refuse(const LedgerAccount *account, int slot, const SlotDelta *delta,
 				int64 transfer_id, const GifqMoney *amount)
 {
+	int64		need = delta_need(account, delta);
 	int64		available;
 
-	if (account->slots == 1)
+	if (need <= 0 || account->slots == 1)
 	{
 		if (ledger_apply(account, slot, delta, transfer_id) == 1)
 			return;
+		if (need <= 0)
+			elog(ERROR, "balance slot %d of account %lld refused a change that takes no room",
+				 slot, (long long) account->id);
 	}
 	else
 	{
 		if (apply_or_release(account, slot, delta, transfer_id))
 			return;
-		if (rebalance(account, slot, delta) &&
+		if (rebalance(account, slot, need) &&
 			ledger_apply(account, slot, delta, transfer_id) == 1)
 			return;
 	}
-	if (!account->debits_must_not_exceed_credits &&
-		!account->credits_must_not_exceed_debits)
-		elog(ERROR, "balance slot %d of account %lld is missing",
-			 slot, (long long) account->id);
 
 	available = slot_available(account);
 	if (account->debits_must_not_exceed_credits)
@@ -344,6 +335,32 @@ apply_or_refuse(const LedgerAccount *account, int slot, const SlotDelta *delta,
 			 errdetail("The account can take %s more.",
 					   money_to_cstring(money_make(available, account->currency))),
 			 errhint("The account may not be credited beyond its debits (credits_must_not_exceed_debits).")));
+}
+
+/*
+ * ledger_apply_both
+ *		Apply a transfer's two sides, the lower account id first: the one
+ *		fixed order every transfer locks balances in, so no two wait on
+ *		each other in a cycle.  Throws QG107 or QG108 on a refusal; amount
+ *		names the transfer in that message.
+ */
+void
+ledger_apply_both(const LedgerAccount *debit, int debit_slot,
+				  const SlotDelta *debit_delta,
+				  const LedgerAccount *credit, int credit_slot,
+				  const SlotDelta *credit_delta,
+				  int64 transfer_id, const GifqMoney *amount)
+{
+	if (debit->id < credit->id)
+	{
+		apply_or_refuse(debit, debit_slot, debit_delta, transfer_id, amount);
+		apply_or_refuse(credit, credit_slot, credit_delta, transfer_id, amount);
+	}
+	else
+	{
+		apply_or_refuse(credit, credit_slot, credit_delta, transfer_id, amount);
+		apply_or_refuse(debit, debit_slot, debit_delta, transfer_id, amount);
+	}
 }
 
 /*
@@ -372,8 +389,9 @@ ledger_after_change(const LedgerAccount *account)
 
 /*
  * ledger_insert_transfer
- *		Append a transfer row.  Returns its id, or 0 when idempotency_key is
- *		already taken in the program (the row is then not written).
+ *		Append a transfer row (NULL metadata is stored as {}).  Returns its
+ *		id, or 0 when idempotency_key is already taken in the program (the
+ *		row is then not written).
  */
 int64
 ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
@@ -396,7 +414,9 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 	values[6] = Int64GetDatum(pending_id);
 	values[7] = PointerGetDatum(timeout);
 	values[8] = key ? CStringGetTextDatum(key) : (Datum) 0;
-	values[9] = JsonbPGetDatum(metadata);
+	values[9] = metadata ? JsonbPGetDatum(metadata) : (Datum) 0;
+	if (metadata == NULL)
+		nulls[9] = 'n';
 	if (pending_id == 0)
 		nulls[6] = 'n';
 	if (timeout == NULL)
@@ -408,7 +428,8 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
 						   " credit_account_id, amount, currency, pending_id, timeout,"
 						   " idempotency_key, metadata)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+						   " COALESCE($10, '{}'))"
 						   " ON CONFLICT (program_id, idempotency_key)"
 						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
 						   " RETURNING id",
@@ -519,6 +540,8 @@ transfer_replay(const TransferRequest *req, int64 program_id)
 static void
 check_request(const TransferRequest *req)
 {
+	Interval	zero = {0};
+
 	if (req->amount.units <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_AMOUNT),
@@ -541,10 +564,7 @@ check_request(const TransferRequest *req)
 	if (req->timeout != NULL &&
 		DatumGetInt32(DirectFunctionCall2(interval_cmp,
 										  PointerGetDatum(req->timeout),
-										  DirectFunctionCall3(interval_in,
-															  CStringGetDatum("0"),
-															  ObjectIdGetDatum(InvalidOid),
-															  Int32GetDatum(-1)))) <= 0)
+										  PointerGetDatum(&zero))) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_TIMEOUT),
 				 errmsg("timeout %s is not positive",
@@ -639,17 +659,8 @@ ledger_transfer(const TransferRequest *req)
 	debit_slot = MyProcPid % debit.slots;
 	credit_slot = MyProcPid % credit.slots;
 
-	/* lower account id first: a fixed order, so no deadlock */
-	if (debit.id < credit.id)
-	{
-		apply_or_refuse(&debit, debit_slot, &debit_delta, id, &req->amount);
-		apply_or_refuse(&credit, credit_slot, &credit_delta, id, &req->amount);
-	}
-	else
-	{
-		apply_or_refuse(&credit, credit_slot, &credit_delta, id, &req->amount);
-		apply_or_refuse(&debit, debit_slot, &debit_delta, id, &req->amount);
-	}
+	ledger_apply_both(&debit, debit_slot, &debit_delta,
+					  &credit, credit_slot, &credit_delta, id, &req->amount);
 
 	if (req->pending)
 	{

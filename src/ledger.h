@@ -60,6 +60,11 @@ extern int64 ledger_insert_transfer(int64 program_id, const char *kind,
 									const char *currency, int64 pending_id,
 									Interval *timeout, const char *key,
 									Jsonb *metadata);
+extern void ledger_apply_both(const LedgerAccount *debit, int debit_slot,
+							  const SlotDelta *debit_delta,
+							  const LedgerAccount *credit, int credit_slot,
+							  const SlotDelta *credit_delta,
+							  int64 transfer_id, const GifqMoney *amount);
 extern int64 ledger_transfer(const TransferRequest *request);
 extern void ledger_after_change(const LedgerAccount *account);
 
