@@ -1,5 +1,6 @@
--- upgrade path: install 0.1.0, keep data in gifq_money, update to the
--- default version, and use the new ledger with the old data.
+-- upgrade path: install 0.1.0, keep data in gifq_money, update step by
+-- step to the default version, and use each version's features with the
+-- data kept from before.
 SET client_min_messages = warning;
 DROP EXTENSION gifq CASCADE;
 CREATE EXTENSION gifq VERSION '0.1.0';
@@ -7,13 +8,27 @@ SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 CREATE TABLE kept (m gifq_money);
 INSERT INTO kept VALUES ('12.50 USD'), ('3 PTS');
 SELECT to_regprocedure('gifq_transfer(bigint,bigint,gifq_money,text,boolean,interval,jsonb)') IS NULL AS no_ledger_yet;
-ALTER EXTENSION gifq UPDATE;
+ALTER EXTENSION gifq UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 SELECT m, gifq_minor_units(m), gifq_from_minor_units(gifq_minor_units(m), gifq_currency(m)) = m AS round_trip
 FROM kept ORDER BY m;
 SELECT gifq_create_program('upgraded', 'USD') > 0 AS program_created;
 SELECT gifq_fund('upgraded', (SELECT m FROM kept WHERE gifq_currency(m) = 'USD'), 'k1') > 0 AS funded;
 SELECT (gifq_program_balance('upgraded')).available;
+SELECT gifq_upsert_member('upgraded', 'old-member', 'old@example.com', 'US') > 0 AS member_created;
+SELECT gifq_transfer(gifq_account('upgraded', NULL, 'issuance'),
+	gifq_account('upgraded', 'old-member'), '2000 PTS', 'earn-1') > 0 AS earned;
+SELECT count(*) AS problems FROM gifq_ledger_verify();
+SELECT to_regprocedure('gifq_redeem(text,text,text,gifq_money,text,text)') IS NULL AS no_orders_yet;
+ALTER EXTENSION gifq UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+-- a member and funding from 0.2.0 redeem under 0.3.0
+SELECT gifq_catalog_load('{"brands": [{"id": "b-us", "name": "Brand", "country": "US",
+	"currency": "USD", "categories": ["retail"], "denominations": [10], "in_stock": true}]}');
+SELECT order_id > 0 AS ordered, status, points_debited, created
+FROM gifq_redeem('upgraded', 'old-member', 'b-us', '10.00 USD', 'r-1');
+SELECT (gifq_member_balance('upgraded', 'old-member')).available AS points_left,
+	(gifq_program_balance('upgraded')).available AS funding_left;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend

@@ -4,7 +4,8 @@
  *	  version-compatibility macros.
  *
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
- * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger.  Every code is listed
+ * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger,
+ * QG2xx for the catalog and orders.  Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
  * Copyright (c) 2026, the gifq authors
@@ -46,6 +47,25 @@
 #define ERRCODE_GIFQ_CROSS_PROGRAM			MAKE_SQLSTATE('Q','G','1','1','6')
 #define ERRCODE_GIFQ_INVALID_TIMEOUT		MAKE_SQLSTATE('Q','G','1','1','7')
 #define ERRCODE_GIFQ_INVALID_BATCH			MAKE_SQLSTATE('Q','G','1','1','8')
+
+/* catalog and orders (QG2xx) */
+#define ERRCODE_GIFQ_UNKNOWN_BRAND			MAKE_SQLSTATE('Q','G','2','0','1')
+#define ERRCODE_GIFQ_BRAND_DISCONTINUED		MAKE_SQLSTATE('Q','G','2','0','2')
+#define ERRCODE_GIFQ_OUT_OF_STOCK			MAKE_SQLSTATE('Q','G','2','0','3')
+#define ERRCODE_GIFQ_BRAND_CURRENCY			MAKE_SQLSTATE('Q','G','2','0','4')
+#define ERRCODE_GIFQ_INVALID_DENOMINATION	MAKE_SQLSTATE('Q','G','2','0','5')
+#define ERRCODE_GIFQ_COUNTRY_NOT_SERVED		MAKE_SQLSTATE('Q','G','2','0','6')
+#define ERRCODE_GIFQ_NO_RATE				MAKE_SQLSTATE('Q','G','2','0','7')
+#define ERRCODE_GIFQ_INSUFFICIENT_POINTS	MAKE_SQLSTATE('Q','G','2','0','8')
+#define ERRCODE_GIFQ_INSUFFICIENT_FUNDING	MAKE_SQLSTATE('Q','G','2','0','9')
+#define ERRCODE_GIFQ_MEMBER_BLOCKED			MAKE_SQLSTATE('Q','G','2','1','0')
+#define ERRCODE_GIFQ_SINGLE_LIMIT			MAKE_SQLSTATE('Q','G','2','1','1')
+#define ERRCODE_GIFQ_VERIFICATION_REQUIRED	MAKE_SQLSTATE('Q','G','2','1','2')
+#define ERRCODE_GIFQ_DAILY_COUNT_LIMIT		MAKE_SQLSTATE('Q','G','2','1','3')
+#define ERRCODE_GIFQ_DAILY_VALUE_LIMIT		MAKE_SQLSTATE('Q','G','2','1','4')
+#define ERRCODE_GIFQ_UNKNOWN_ORDER			MAKE_SQLSTATE('Q','G','2','1','5')
+#define ERRCODE_GIFQ_ORDER_TRANSITION		MAKE_SQLSTATE('Q','G','2','1','6')
+#define ERRCODE_GIFQ_INVALID_CATALOG		MAKE_SQLSTATE('Q','G','2','1','7')
 
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them

@@ -291,58 +291,116 @@ apply_or_release(const LedgerAccount *account, int slot,
 }
 
 /*
- * apply_or_refuse
- *		ledger_apply(), topping the slot up from its siblings if need be;
- *		throws QG107 or QG108 when the account's limit refuses the change.
+ * One side of a transfer as it is applied: which slot of which account
+ * changes by how much, and the request it comes from (for the refusal).
+ */
+typedef struct LedgerSide
+{
+	const LedgerAccount *account;
+	int			slot;
+	SlotDelta	delta;
+	int64		transfer_id;
+	const TransferRequest *request; /* NULL: a hold's end */
+	const GifqMoney *amount;
+} LedgerSide;
+
+/*
+ * refuse
+ *		Throw the error for a side the account's limit refused: the
+ *		request's own (redemption says "insufficient points"), or QG107 /
+ *		QG108.
  */
 static void
-apply_or_refuse(const LedgerAccount *account, int slot, const SlotDelta *delta,
-				int64 transfer_id, const GifqMoney *amount)
+refuse(const LedgerSide *side)
 {
-	int64		need = delta_need(account, delta);
-	int64		available;
+	const LedgerAccount *account = side->account;
+	int64		available = slot_available(account);
 
-	if (need <= 0 || account->slots == 1)
+	if (side->request != NULL && side->request->refused != NULL)
 	{
-		if (ledger_apply(account, slot, delta, transfer_id) == 1)
-			return;
-		if (need <= 0)
-			elog(ERROR, "balance slot %d of account %lld refused a change that takes no room",
-				 slot, (long long) account->id);
+		side->request->refused(side->request, account, available);
+		elog(ERROR, "refusal callback returned");
 	}
-	else
-	{
-		if (apply_or_release(account, slot, delta, transfer_id))
-			return;
-		if (rebalance(account, slot, need) &&
-			ledger_apply(account, slot, delta, transfer_id) == 1)
-			return;
-	}
-
-	available = slot_available(account);
 	if (account->debits_must_not_exceed_credits)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_EXCEEDS_CREDITS),
 				 errmsg("debit of %s exceeds the credits of account %lld",
-						money_to_cstring(amount), (long long) account->id),
+						money_to_cstring(side->amount), (long long) account->id),
 				 errdetail("The account has %s available.",
 						   money_to_cstring(money_make(available, account->currency))),
 				 errhint("The account may not be debited beyond its credits (debits_must_not_exceed_credits).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_GIFQ_EXCEEDS_DEBITS),
 			 errmsg("credit of %s exceeds the debits of account %lld",
-					money_to_cstring(amount), (long long) account->id),
+					money_to_cstring(side->amount), (long long) account->id),
 			 errdetail("The account can take %s more.",
 					   money_to_cstring(money_make(available, account->currency))),
 			 errhint("The account may not be credited beyond its debits (credits_must_not_exceed_debits).")));
 }
 
 /*
+ * apply_or_refuse
+ *		ledger_apply() one side, topping the slot up from its siblings if
+ *		need be; throws when the account's limit refuses the change.
+ */
+static void
+apply_or_refuse(const LedgerSide *side)
+{
+	const LedgerAccount *account = side->account;
+	int64		need = delta_need(account, &side->delta);
+
+	if (need <= 0 || account->slots == 1)
+	{
+		if (ledger_apply(account, side->slot, &side->delta, side->transfer_id) == 1)
+			return;
+		if (need <= 0)
+			elog(ERROR, "balance slot %d of account %lld refused a change that takes no room",
+				 side->slot, (long long) account->id);
+	}
+	else
+	{
+		if (apply_or_release(account, side->slot, &side->delta, side->transfer_id))
+			return;
+		if (rebalance(account, side->slot, need) &&
+			ledger_apply(account, side->slot, &side->delta, side->transfer_id) == 1)
+			return;
+	}
+	refuse(side);
+}
+
+static int
+side_cmp(const void *a, const void *b)
+{
+	const LedgerSide *x = a;
+	const LedgerSide *y = b;
+
+	if (x->account->id != y->account->id)
+		return x->account->id < y->account->id ? -1 : 1;
+	return x->slot - y->slot;
+}
+
+/*
+ * apply_sides
+ *		Apply sides in ascending (account, slot) order: the one fixed order
+ *		every transaction locks balances in, so no two wait on each other
+ *		in a cycle.  Sorts the array in place.
+ */
+static void
+apply_sides(LedgerSide *sides, int n)
+{
+	qsort(sides, n, sizeof(LedgerSide), side_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		apply_or_refuse(&sides[i]);
+	}
+}
+
+/*
  * ledger_apply_both
- *		Apply a transfer's two sides, the lower account id first: the one
- *		fixed order every transfer locks balances in, so no two wait on
- *		each other in a cycle.  Throws QG107 or QG108 on a refusal; amount
- *		names the transfer in that message.
+ *		Apply a transfer's two sides in the global lock order.  Throws
+ *		QG107 or QG108 on a refusal; amount names the transfer in that
+ *		message.
  */
 void
 ledger_apply_both(const LedgerAccount *debit, int debit_slot,
@@ -351,16 +409,12 @@ ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 				  const SlotDelta *credit_delta,
 				  int64 transfer_id, const GifqMoney *amount)
 {
-	if (debit->id < credit->id)
-	{
-		apply_or_refuse(debit, debit_slot, debit_delta, transfer_id, amount);
-		apply_or_refuse(credit, credit_slot, credit_delta, transfer_id, amount);
-	}
-	else
-	{
-		apply_or_refuse(credit, credit_slot, credit_delta, transfer_id, amount);
-		apply_or_refuse(debit, debit_slot, debit_delta, transfer_id, amount);
-	}
+	LedgerSide	sides[2] = {
+		{debit, debit_slot, *debit_delta, transfer_id, NULL, amount},
+		{credit, credit_slot, *credit_delta, transfer_id, NULL, amount},
+	};
+
+	apply_sides(sides, 2);
 }
 
 /*
@@ -618,6 +672,81 @@ check_accounts(const TransferRequest *req, const LedgerAccount *debit,
 }
 
 /*
+ * insert_hold
+ *		Record a new hold's slots and expiry in gifq.holds.
+ */
+static void
+insert_hold(int64 id, int debit_slot, int credit_slot, Interval *timeout)
+{
+	static const Oid argtypes[] = {INT8OID, INT4OID, INT4OID, INTERVALOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(debit_slot);
+	values[2] = Int32GetDatum(credit_slot);
+	values[3] = PointerGetDatum(timeout);
+	if (timeout == NULL)
+		nulls[3] = 'n';
+	ledger_run(ledger_plan(&plan_hold,
+						   "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
+						   " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
+						   4, argtypes),
+			   values, nulls, SPI_OK_INSERT);
+}
+
+/*
+ * set_sides
+ *		The two sides of a new transfer: this backend's slot of each
+ *		account, posted or pending.
+ */
+static void
+set_sides(const TransferRequest *req, int64 id, const LedgerAccount *debit,
+		  const LedgerAccount *credit, LedgerSide *sides)
+{
+	memset(sides, 0, 2 * sizeof(LedgerSide));
+	sides[0].account = debit;
+	sides[1].account = credit;
+	for (int i = 0; i < 2; i++)
+	{
+		sides[i].slot = MyProcPid % sides[i].account->slots;
+		sides[i].transfer_id = id;
+		sides[i].request = req;
+		sides[i].amount = &req->amount;
+	}
+	if (req->pending)
+	{
+		sides[0].delta.debits_pending = req->amount.units;
+		sides[1].delta.credits_pending = req->amount.units;
+	}
+	else
+	{
+		sides[0].delta.debits_posted = req->amount.units;
+		sides[1].delta.credits_posted = req->amount.units;
+	}
+}
+
+/*
+ * new_transfer
+ *		Check a request against its accounts and write its row.  Returns
+ *		the new id, or 0 when its idempotency key is taken.
+ */
+static int64
+new_transfer(const TransferRequest *req, LedgerAccount *debit,
+			 LedgerAccount *credit)
+{
+	check_request(req);
+	ledger_load_account(req->debit_account, debit);
+	ledger_load_account(req->credit_account, credit);
+	check_accounts(req, debit, credit);
+	return ledger_insert_transfer(debit->program_id,
+								  req->pending ? "pending" : "posted",
+								  debit->id, credit->id, req->amount.units,
+								  req->amount.currency, 0, req->timeout,
+								  req->idempotency_key, req->metadata);
+}
+
+/*
  * ledger_transfer
  *		Create a transfer, or return the one that holds its idempotency key.
  *		Must be called inside SPI.
@@ -625,64 +754,57 @@ check_accounts(const TransferRequest *req, const LedgerAccount *debit,
 int64
 ledger_transfer(const TransferRequest *req)
 {
-	LedgerAccount debit;
-	LedgerAccount credit;
-	SlotDelta	debit_delta = {0};
-	SlotDelta	credit_delta = {0};
-	int			debit_slot;
-	int			credit_slot;
-	int64		id;
+	int64		ids[1];
 
-	check_request(req);
-	ledger_load_account(req->debit_account, &debit);
-	ledger_load_account(req->credit_account, &credit);
-	check_accounts(req, &debit, &credit);
+	ledger_transfer_set(req, 1, ids);
+	return ids[0];
+}
 
-	id = ledger_insert_transfer(debit.program_id,
-								req->pending ? "pending" : "posted",
-								debit.id, credit.id, req->amount.units,
-								req->amount.currency, 0, req->timeout,
-								req->idempotency_key, req->metadata);
-	if (id == 0)
-		return transfer_replay(req, debit.program_id);
+/*
+ * ledger_transfer_set
+ *		Create n transfers together, all or none (the caller's transaction
+ *		rolls back on error): every row written first, then every balance
+ *		change applied in the global (account, slot) order, so transfers
+ *		that share accounts, as a redemption's two holds may, never lock
+ *		out of order.  A request whose key is taken is replayed instead
+ *		(ids[i] is the first transfer's id) and moves nothing.
+ */
+void
+ledger_transfer_set(const TransferRequest *reqs, int n, int64 *ids)
+{
+	LedgerAccount *accounts = palloc(2 * n * sizeof(LedgerAccount));
+	LedgerSide *sides = palloc(2 * n * sizeof(LedgerSide));
+	int			nsides = 0;
 
-	if (req->pending)
+	for (int i = 0; i < n; i++)
 	{
-		debit_delta.debits_pending = req->amount.units;
-		credit_delta.credits_pending = req->amount.units;
+		ids[i] = new_transfer(&reqs[i], &accounts[2 * i], &accounts[2 * i + 1]);
+		if (ids[i] == 0)
+		{
+			ids[i] = transfer_replay(&reqs[i], accounts[2 * i].program_id);
+			continue;
+		}
+		set_sides(&reqs[i], ids[i], &accounts[2 * i], &accounts[2 * i + 1],
+				  &sides[nsides]);
+		nsides += 2;
 	}
-	else
+	apply_sides(sides, nsides);
+
+	/* apply_sides sorted the sides: pair them with their requests again */
+	for (int i = 0; i < nsides; i++)
 	{
-		debit_delta.debits_posted = req->amount.units;
-		credit_delta.credits_posted = req->amount.units;
+		const TransferRequest *req = sides[i].request;
+
+		if (req->pending && sides[i].delta.debits_pending > 0)
+		{
+			int			credit_slot = MyProcPid % accounts[(req - reqs) * 2 + 1].slots;
+
+			insert_hold(sides[i].transfer_id, sides[i].slot, credit_slot,
+						req->timeout);
+		}
 	}
-	debit_slot = MyProcPid % debit.slots;
-	credit_slot = MyProcPid % credit.slots;
-
-	ledger_apply_both(&debit, debit_slot, &debit_delta,
-					  &credit, credit_slot, &credit_delta, id, &req->amount);
-
-	if (req->pending)
-	{
-		static const Oid argtypes[] = {INT8OID, INT4OID, INT4OID, INTERVALOID};
-		Datum		values[4];
-		char		nulls[4] = "    ";
-
-		values[0] = Int64GetDatum(id);
-		values[1] = Int32GetDatum(debit_slot);
-		values[2] = Int32GetDatum(credit_slot);
-		values[3] = PointerGetDatum(req->timeout);
-		if (req->timeout == NULL)
-			nulls[3] = 'n';
-		ledger_run(ledger_plan(&plan_hold,
-							   "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
-							   " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
-							   4, argtypes),
-				   values, nulls, SPI_OK_INSERT);
-	}
-	ledger_after_change(&debit);
-	ledger_after_change(&credit);
-	return id;
+	for (int i = 0; i < nsides; i++)
+		ledger_after_change(sides[i].account);
 }
 
 

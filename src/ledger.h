@@ -39,6 +39,17 @@ typedef struct SlotDelta
 	int64		credits_pending;
 } SlotDelta;
 
+struct TransferRequest;
+
+/*
+ * Called instead of the ledger's own QG107/QG108 error when an account's
+ * limit refuses a side of a transfer; must throw.  "available" is the
+ * room the account had left, in its minor units.
+ */
+typedef void (*LedgerRefusal) (const struct TransferRequest *request,
+							   const struct LedgerAccount *account,
+							   int64 available);
+
 /* What gifq_transfer and the batch form are asked to do. */
 typedef struct TransferRequest
 {
@@ -49,6 +60,8 @@ typedef struct TransferRequest
 	bool		pending;
 	Interval   *timeout;		/* NULL: no timeout */
 	Jsonb	   *metadata;
+	LedgerRefusal refused;		/* NULL: the ledger's own error */
+	void	   *refused_arg;	/* for the callback */
 } TransferRequest;
 
 /* ledger.c */
@@ -66,6 +79,8 @@ extern void ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 							  const SlotDelta *credit_delta,
 							  int64 transfer_id, const GifqMoney *amount);
 extern int64 ledger_transfer(const TransferRequest *request);
+extern void ledger_transfer_set(const TransferRequest *requests, int n,
+								int64 *ids);
 extern void ledger_after_change(const LedgerAccount *account);
 
 /* SPI helpers (ledger.c) */

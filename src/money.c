@@ -53,7 +53,7 @@ static void check_same_currency(const GifqMoney *a, const GifqMoney *b,
 static void report_out_of_range(const GifqMoney *a, const char *op,
 								const char *b) pg_attribute_noreturn();
 static Numeric numeric_check_finite(Numeric factor, const GifqMoney *m);
-static bool numeric_div_half_even(Numeric num, Numeric den, int64 *result);
+
 static GifqMoney *money_scale(const GifqMoney *m, Numeric num, Numeric den,
 							  const char *op, Numeric operand);
 
@@ -325,7 +325,7 @@ numeric_check_finite(Numeric factor, const GifqMoney *m)
 }
 
 /*
- * numeric_div_half_even
+ * money_div_half_even
  *		*result = num / den rounded half to even, exactly.
  *
  * Both inputs must be finite and den non-zero.  The quotient is truncated
@@ -333,8 +333,8 @@ numeric_check_finite(Numeric factor, const GifqMoney *m)
  * limit can bias the result.  Returns false if the result does not fit in
  * an int64.
  */
-static bool
-numeric_div_half_even(Numeric num, Numeric den, int64 *result)
+bool
+money_div_half_even(Numeric num, Numeric den, int64 *result)
 {
 	Datum		n = NumericGetDatum(num);
 	Datum		d = NumericGetDatum(den);
@@ -377,7 +377,7 @@ money_scale(const GifqMoney *m, Numeric num, Numeric den, const char *op,
 {
 	int64		units;
 
-	if (!numeric_div_half_even(num, den, &units))
+	if (!money_div_half_even(num, den, &units))
 		report_out_of_range(m, op, num_cstring(operand));
 	return money_make(units, m->currency);
 }
@@ -862,7 +862,7 @@ gifq_money(PG_FUNCTION_ARGS)
 						   exponent),
 				 errhint("Round the amount to %d decimal places first; gifq never rounds an amount silently.",
 						 exponent)));
-	if (!numeric_div_half_even(DatumGetNumeric(scaled), int64_to_numeric(1),
+	if (!money_div_half_even(DatumGetNumeric(scaled), int64_to_numeric(1),
 							   &result->units))
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_MONEY_OUT_OF_RANGE),

@@ -28,6 +28,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "utils/numeric.h"
 
 #define GIFQ_CURRENCY_LEN		8
 #define GIFQ_CURRENCY_MINLEN	3
@@ -56,5 +57,6 @@ extern int	money_cmp_internal(const GifqMoney *a, const GifqMoney *b);
 extern char *money_to_cstring(const GifqMoney *m);
 extern void money_add_into(GifqMoney *result, const GifqMoney *a,
 						   const GifqMoney *b);
+extern bool money_div_half_even(Numeric num, Numeric den, int64 *result);
 
 #endif							/* GIFQ_MONEY_H */

@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ * orders.c
+ *	  An order's holds and value conversions, and gifq_retry_order.
+ *
+ * An order holds two things until the provider answers: the member's
+ * points (points account -> issuance, at the program's rate) and the
+ * program's funding in the card's currency at cost (funding -> payable,
+ * face value less the brand's discount).  Delivery posts both holds;
+ * failure or cancellation voids them.  Both are placed by one
+ * ledger_transfer_set() call, so their four balance rows are locked in the
+ * ledger's global order whatever the account ids.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/orders.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+#include "money.h"
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+static SPIPlanPtr plan_payable;
+static SPIPlanPtr plan_retry_load;
+static SPIPlanPtr plan_retry_update;
+
+
+/* ----------------------------------------------------------------------
+ * Conversions
+ * ----------------------------------------------------------------------
+ */
+
+static Numeric
+pow10_numeric(int exponent)
+{
+	int64		p = 1;
+
+	for (int i = 0; i < exponent; i++)
+		p *= 10;
+	return int64_to_numeric(p);
+}
+
+/*
+ * orders_to_points
+ *		units (minor units of currency) at rate points per unit, in minor
+ *		units of points_code, rounded up: a member never gets a card for
+ *		less than the rate asks.  Exact: the quotient is truncated and the
+ *		remainder decides.  *overflow is set when it does not fit an int64.
+ */
+int64
+orders_to_points(int64 units, const char *currency, Numeric rate,
+				 const char *points_code, bool *overflow)
+{
+	Datum		num = DirectFunctionCall2(numeric_mul,
+										  NumericGetDatum(int64_to_numeric(units)),
+										  NumericGetDatum(rate));
+	Datum		den = NumericGetDatum(pow10_numeric(currency_exponent(currency)));
+	Datum		q;
+	Datum		r;
+	Datum		limit = NumericGetDatum(int64_to_numeric(PG_INT64_MAX));
+
+	num = DirectFunctionCall2(numeric_mul, num,
+							  NumericGetDatum(pow10_numeric(currency_exponent(points_code))));
+	q = DirectFunctionCall2(numeric_div_trunc, num, den);
+	r = DirectFunctionCall2(numeric_sub, num,
+							DirectFunctionCall2(numeric_mul, q, den));
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, r,
+										  NumericGetDatum(int64_to_numeric(0)))) > 0)
+		q = DirectFunctionCall2(numeric_add, q,
+								NumericGetDatum(int64_to_numeric(1)));
+	*overflow = DatumGetInt32(DirectFunctionCall2(numeric_cmp, q, limit)) > 0;
+	if (*overflow)
+		return PG_INT64_MAX;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, q));
+}
+
+/*
+ * orders_cost
+ *		What a card of face value units costs at discount_pct percent off,
+ *		rounded half to even to the minor unit.
+ */
+int64
+orders_cost(int64 units, Numeric discount_pct)
+{
+	Datum		share = DirectFunctionCall2(numeric_sub,
+											NumericGetDatum(int64_to_numeric(100)),
+											NumericGetDatum(discount_pct));
+	Datum		num = DirectFunctionCall2(numeric_mul,
+										  NumericGetDatum(int64_to_numeric(units)),
+										  share);
+	int64		cost;
+
+	if (!money_div_half_even(DatumGetNumeric(num), int64_to_numeric(100), &cost))
+		elog(ERROR, "cost of %lld minor units out of range", (long long) units);
+	return cost;
+}
+
+/*
+ * orders_text
+ *		A text Datum as a C string.
+ */
+char *
+orders_text(Datum d)
+{
+	return TextDatumGetCString(d);
+}
+
+
+/* ----------------------------------------------------------------------
+ * Holds
+ * ----------------------------------------------------------------------
+ */
+
+static void refuse_points(const TransferRequest *req,
+						  const LedgerAccount *account,
+						  int64 available) pg_attribute_noreturn();
+static void report_short_funding(const OrderHolds *holds,
+								 int64 available) pg_attribute_noreturn();
+static void refuse_funding(const TransferRequest *req,
+						   const LedgerAccount *account,
+						   int64 available) pg_attribute_noreturn();
+
+static void
+refuse_points(const TransferRequest *req, const LedgerAccount *account,
+			  int64 available)
+{
+	const OrderHolds *holds = req->refused_arg;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_INSUFFICIENT_POINTS),
+			 errmsg("member \"%s\" has %s available, the card needs %s",
+					holds->member,
+					money_to_cstring(money_make(available, account->currency)),
+					money_to_cstring(&holds->points)),
+			 errhint("Redeem a smaller amount, or wait until the member has earned enough points.")));
+}
+
+static void
+report_short_funding(const OrderHolds *holds, int64 available)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_INSUFFICIENT_FUNDING),
+			 errmsg("program \"%s\" has %s of funding available, the card costs %s",
+					holds->program,
+					money_to_cstring(money_make(available, holds->cost.currency)),
+					money_to_cstring(&holds->cost)),
+			 errhint("Add funding in %.*s with gifq_fund(); set an alert with gifq_set_low_balance().",
+					 (int) strnlen(holds->cost.currency, GIFQ_CURRENCY_LEN),
+					 holds->cost.currency)));
+}
+
+static void
+refuse_funding(const TransferRequest *req, const LedgerAccount *account,
+			   int64 available)
+{
+	report_short_funding(req->refused_arg, available);
+}
+
+/*
+ * payable_account
+ *		The program's payable account in a currency, created on first use.
+ */
+static int64
+payable_account(int64 program_id, const char *currency)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(program_id);
+	values[1] = PointerGetDatum(cstring_to_text_with_len(currency,
+														 strnlen(currency, GIFQ_CURRENCY_LEN)));
+	ledger_run(ledger_plan(&plan_payable,
+						   "SELECT gifq.system_account($1, 'payable', $2)",
+						   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	return DatumGetInt64(ledger_datum(1));
+}
+
+/*
+ * orders_place_holds
+ *		Hold the order's points and its funding at cost; fill in the two
+ *		hold ids.  Throws QG208 or QG209 when either is short.  A card that
+ *		costs nothing (a 100% discount cannot be loaded, so only a zero-cost
+ *		rounding of a tiny card) holds no funding.
+ */
+void
+orders_place_holds(OrderHolds *holds)
+{
+	TransferRequest reqs[2];
+	int64		ids[2];
+	int			n = 1;
+	Jsonb	   *metadata;
+
+	if (holds->funding_account == 0 && holds->cost.units > 0)
+		report_short_funding(holds, 0);
+
+	metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												  CStringGetDatum(psprintf("{\"order_id\": %lld}",
+																		   (long long) holds->order_id))));
+	memset(reqs, 0, sizeof(reqs));
+	reqs[0].debit_account = holds->points_account;
+	reqs[0].credit_account = holds->issuance_account;
+	reqs[0].amount = holds->points;
+	reqs[0].pending = true;
+	reqs[0].metadata = metadata;
+	reqs[0].refused = refuse_points;
+	reqs[0].refused_arg = holds;
+	if (holds->cost.units > 0)
+	{
+		if (holds->payable_account == 0)
+			holds->payable_account = payable_account(holds->program_id,
+													 holds->cost.currency);
+		reqs[1] = reqs[0];
+		reqs[1].debit_account = holds->funding_account;
+		reqs[1].credit_account = holds->payable_account;
+		reqs[1].amount = holds->cost;
+		reqs[1].refused = refuse_funding;
+		n = 2;
+	}
+	ledger_transfer_set(reqs, n, ids);
+	holds->points_hold = ids[0];
+	holds->funding_hold = n == 2 ? ids[1] : 0;
+}
+
+
+/* ----------------------------------------------------------------------
+ * SQL-callable functions
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * check_retry
+ *		Refuse to send a failed order again when it is not failed, its
+ *		member is blocked or its brand no longer sells.
+ */
+static void
+check_retry(int64 order_id, const char *status, bool blocked,
+			const char *member, const char *brand, bool discontinued,
+			bool in_stock)
+{
+	if (strcmp(status, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_ORDER_TRANSITION),
+				 errmsg("order %lld is %s, not failed", (long long) order_id,
+						status),
+				 errhint("Only a failed order can be retried; see gifq_order() for its status.")));
+	if (blocked)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_MEMBER_BLOCKED),
+				 errmsg("member \"%s\" is blocked", member),
+				 errhint("Unblock the member with gifq_block_member(program, member, false) first.")));
+	if (discontinued)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_BRAND_DISCONTINUED),
+				 errmsg("brand \"%s\" is discontinued", brand),
+				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+	if (!in_stock)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
+				 errmsg("brand \"%s\" is out of stock", brand),
+				 errhint("Retry once the catalog shows it in stock, or redeem another brand; gifq_alternatives() suggests some.")));
+}
+
+PG_FUNCTION_INFO_V1(gifq_retry_order);
+
+/*
+ * gifq_retry_order
+ *		gifq_retry_order(order_id): send a failed order again.  Its old
+ *		holds were voided when it failed, so new ones are placed for the
+ *		same points and cost; the order goes back to pending.
+ */
+Datum
+gifq_retry_order(PG_FUNCTION_ARGS)
+{
+	static const Oid load_types[] = {INT8OID};
+	static const Oid update_types[] = {INT8OID, INT8OID, INT8OID};
+	int64		order_id;
+	OrderHolds	holds;
+	Datum		values[3];
+	char		nulls[3] = "   ";
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_ORDER),
+				 errmsg("unknown order NULL"),
+				 errhint("Order ids are returned by gifq_redeem().")));
+	order_id = PG_GETARG_INT64(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = Int64GetDatum(order_id);
+	ledger_run(ledger_plan(&plan_retry_load,
+						   "SELECT o.status, m.blocked, m.external_id, o.brand_id,"
+						   " b.discontinued_at IS NOT NULL, b.in_stock, p.code,"
+						   " o.program_id, o.points, o.points_code, o.cost, o.currency,"
+						   " (SELECT a.id FROM gifq.accounts a WHERE a.member_id = m.id"
+						   "   AND a.code = 'points'),"
+						   " (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'issuance'"
+						   "   AND a.currency = o.points_code),"
+						   " coalesce((SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'funding'"
+						   "   AND a.currency = o.currency), 0),"
+						   " coalesce((SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'payable'"
+						   "   AND a.currency = o.currency), 0)"
+						   " FROM gifq.orders o JOIN gifq.members m ON m.id = o.member_id"
+						   " JOIN gifq.programs p ON p.id = o.program_id"
+						   " JOIN gifq.brands b ON b.id = o.brand_id"
+						   " WHERE o.id = $1 FOR UPDATE OF o",
+						   1, load_types),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_ORDER),
+				 errmsg("unknown order %lld", (long long) order_id),
+				 errhint("Order ids are returned by gifq_redeem().")));
+	check_retry(order_id, orders_text(ledger_datum(1)),
+				DatumGetBool(ledger_datum(2)), orders_text(ledger_datum(3)),
+				orders_text(ledger_datum(4)), DatumGetBool(ledger_datum(5)),
+				DatumGetBool(ledger_datum(6)));
+
+	memset(&holds, 0, sizeof(holds));
+	holds.order_id = order_id;
+	holds.member = orders_text(ledger_datum(3));
+	holds.program = orders_text(ledger_datum(7));
+	holds.program_id = DatumGetInt64(ledger_datum(8));
+	holds.points.units = DatumGetInt64(ledger_datum(9));
+	currency_from_text(DatumGetTextPP(ledger_datum(10)), holds.points.currency);
+	holds.cost.units = DatumGetInt64(ledger_datum(11));
+	currency_from_text(DatumGetTextPP(ledger_datum(12)), holds.cost.currency);
+	holds.points_account = DatumGetInt64(ledger_datum(13));
+	holds.issuance_account = DatumGetInt64(ledger_datum(14));
+	holds.funding_account = DatumGetInt64(ledger_datum(15));
+	holds.payable_account = DatumGetInt64(ledger_datum(16));
+	orders_place_holds(&holds);
+
+	values[1] = Int64GetDatum(holds.points_hold);
+	values[2] = Int64GetDatum(holds.funding_hold);
+	if (holds.funding_hold == 0)
+		nulls[2] = 'n';
+	ledger_run(ledger_plan(&plan_retry_update,
+						   "UPDATE gifq.orders SET status = 'pending',"
+						   " status_reason = 'retried', points_hold = $2,"
+						   " funding_hold = $3, next_attempt_at = pg_catalog.now(),"
+						   " lease_until = NULL WHERE id = $1",
+						   3, update_types),
+			   values, nulls, SPI_OK_UPDATE);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(gifq_actor);
+
+/*
+ * gifq_actor
+ *		gifq.actor(): the role that called in.  Inside a SECURITY DEFINER
+ *		function current_user is the function's owner; the outer user id
+ *		is the caller's (session user or SET ROLE), which audit rows need.
+ */
+Datum
+gifq_actor(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(GetUserNameFromId(GetOuterUserId(), false)));
+}

@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ * orders.h
+ *	  What redeem.c and orders.c share: an order's holds and the
+ *	  conversions of face value to points and to cost.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/orders.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_ORDERS_H
+#define GIFQ_ORDERS_H
+
+#include "postgres.h"
+
+#include "money.h"
+#include "utils/numeric.h"
+
+/*
+ * The two holds of an order: the member's points (points account to
+ * issuance) and the program's funding at cost (funding to payable, in the
+ * card's currency).  The names are for refusal messages.
+ */
+typedef struct OrderHolds
+{
+	int64		order_id;
+	const char *program;		/* program code */
+	const char *member;			/* member's external id */
+	int64		points_account;
+	int64		issuance_account;
+	int64		funding_account;	/* 0: never funded in this currency */
+	int64		payable_account;	/* 0: create on first use */
+	int64		program_id;
+	GifqMoney	points;
+	GifqMoney	cost;
+	/* results */
+	int64		points_hold;
+	int64		funding_hold;
+} OrderHolds;
+
+extern void orders_place_holds(OrderHolds *holds);
+extern int64 orders_to_points(int64 units, const char *currency, Numeric rate,
+							  const char *points_code, bool *overflow);
+extern int64 orders_cost(int64 units, Numeric discount_pct);
+extern char *orders_text(Datum d);
+
+#endif							/* GIFQ_ORDERS_H */

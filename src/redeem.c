@@ -1,0 +1,803 @@
+/*-------------------------------------------------------------------------
+ * redeem.c
+ *	  gifq_redeem: turn a member's points into a gift-card order.
+ *
+ * One short transaction does everything: lock the member, replay an
+ * earlier call with the same key, validate brand and member, convert the
+ * face value to points, check the program's limits, hold the points and
+ * the funding at cost, and insert the order, its first audit row and an
+ * order.created event.
+ *
+ * The member's row is the serialisation point of their redemptions: the
+ * first statement updates it, so a second redemption of the same member
+ * waits there until the first commits, and then (read committed) sees its
+ * order, both for the idempotency key and for the daily limits.  Under
+ * repeatable read the second fails to serialise (40001) instead, as an
+ * update of a concurrently updated row does; the caller retries.  Two
+ * calls with one key for different members cannot both insert: the
+ * order's unique key decides, and the loser reports the conflict.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/redeem.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+#include "money.h"
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/tuplestore.h"
+
+static SPIPlanPtr plan_member;
+static SPIPlanPtr plan_by_key;
+static SPIPlanPtr plan_usage;
+static SPIPlanPtr plan_next_id;
+static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_flag;
+
+/* The limits of a program, in points (minor units of its points code). */
+typedef struct RedeemLimits
+{
+	bool		has_count;
+	int32		max_count;
+	int64		max_day;		/* -1: none, and so for the others */
+	int64		max_single;
+	int64		verify_above;
+	int64		yearly_flag;
+	GifqMoney	shown[4];		/* as set, for messages */
+} RedeemLimits;
+
+/* A redemption: the call's arguments and what the database says. */
+typedef struct Redemption
+{
+	/* arguments */
+	char	   *program;
+	char	   *member;
+	char	   *brand;
+	GifqMoney	amount;
+	char	   *key;
+	char	   *recipient;		/* NULL: the member's email */
+
+	/* the member and program (first statement) */
+	int64		member_id;
+	int64		program_id;
+	bool		blocked;
+	bool		verified;
+	char	   *member_country;
+	char	   *member_email;
+	char		program_currency[GIFQ_CURRENCY_LEN];
+	char		points_code[GIFQ_CURRENCY_LEN];
+	Numeric		points_per_unit;
+	Numeric		rate;			/* NULL: no rate for the card's currency */
+	char	   *timezone;
+	RedeemLimits limits;
+
+	/* the brand */
+	bool		brand_found;
+	char	   *brand_country;
+	char		brand_currency[GIFQ_CURRENCY_LEN];
+	Numeric		discount_pct;
+	bool		in_stock;
+	bool		discontinued;
+	bool		offered;
+
+	/* accounts (0: none) */
+	int64		points_account;
+	int64		issuance_account;
+	int64		funding_account;
+	int64		payable_account;
+} Redemption;
+
+/* The first order made with a key, for a replay. */
+typedef struct FirstOrder
+{
+	int64		id;
+	char	   *status;
+	int64		member_id;
+	char	   *brand;
+	GifqMoney	amount;
+	char	   *recipient;
+	bool		recipient_given;
+	GifqMoney	points;
+} FirstOrder;
+
+
+/* ----------------------------------------------------------------------
+ * Arguments
+ * ----------------------------------------------------------------------
+ */
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("%s must not be NULL", name),
+				 errhint("gifq_redeem needs program, member, brand_id, amount and idempotency_key.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/*
+ * read_arguments
+ *		Fill the call's half of *r and refuse malformed arguments.
+ */
+static void
+read_arguments(FunctionCallInfo fcinfo, Redemption *r)
+{
+	r->program = text_arg(fcinfo, 0, "program");
+	r->member = text_arg(fcinfo, 1, "member");
+	r->brand = text_arg(fcinfo, 2, "brand_id");
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("amount must not be NULL"),
+				 errhint("Give the card's face value, such as '25.00 USD'.")));
+	memcpy(&r->amount, PG_GETARG_GIFQ_MONEY_P(3), sizeof(GifqMoney));
+	r->key = text_arg(fcinfo, 4, "idempotency_key");
+	r->recipient = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+
+	if (r->amount.units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_AMOUNT),
+				 errmsg("card amount %s is not positive", money_to_cstring(&r->amount)),
+				 errhint("Give the card's face value, such as '25.00 USD'.")));
+	if (strlen(r->key) == 0 || strlen(r->key) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid idempotency key \"%s\"", r->key),
+				 errhint("Use 1 to 200 characters, unique to this redemption, such as the app's request id.")));
+	if (r->recipient != NULL &&
+		(strlen(r->recipient) > 320 || strchr(r->recipient, '@') == NULL ||
+		 strpbrk(r->recipient, " \t\r\n") != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid recipient email \"%s\"", r->recipient),
+				 errhint("Give an address such as 'ana@example.com', or NULL for the member's own.")));
+}
+
+
+/* ----------------------------------------------------------------------
+ * Reading the member, program and brand
+ * ----------------------------------------------------------------------
+ */
+
+static char *
+nullable_text(int n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  n, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static int64
+nullable_int64(int n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  n, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * limit_points
+ *		A limit set as gifq_money (in the program's currency or points) in
+ *		points; -1 when not set.
+ */
+static int64
+limit_points(Redemption *r, int n, int shown)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  n, &isnull);
+	GifqMoney  *m;
+	bool		overflow;
+
+	if (isnull)
+		return -1;
+	m = DatumGetGifqMoneyP(d);
+	r->limits.shown[shown] = *m;
+	if (memcmp(m->currency, r->points_code, GIFQ_CURRENCY_LEN) == 0)
+		return m->units;
+	return orders_to_points(m->units, m->currency, r->points_per_unit,
+							r->points_code, &overflow);
+}
+
+/*
+ * unknown_member_or_program
+ *		The first statement found no member: say whether the program or
+ *		the member is unknown.
+ */
+static void
+unknown_member_or_program(const Redemption *r)
+{
+	Datum		value = CStringGetTextDatum(r->program);
+	Oid			type = TEXTOID;
+
+	if (SPI_execute_with_args("SELECT gifq.program_id($1)", 1, &type, &value,
+							  NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "program look-up failed");
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_UNKNOWN_MEMBER),
+			 errmsg("unknown member \"%s\" in program \"%s\"", r->member,
+					r->program),
+			 errhint("Create the member first with gifq_upsert_member().")));
+}
+
+/*
+ * lock_member
+ *		Lock the member (the update that serialises their redemptions) and
+ *		read what the redemption needs about member, program, brand and
+ *		accounts, in one statement.
+ */
+static void
+lock_member(Redemption *r)
+{
+	static const Oid argtypes[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	Datum		d;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(r->program);
+	values[1] = CStringGetTextDatum(r->member);
+	values[2] = PointerGetDatum(cstring_to_text_with_len(r->amount.currency,
+														 strnlen(r->amount.currency, GIFQ_CURRENCY_LEN)));
+	values[3] = CStringGetTextDatum(r->brand);
+	values[4] = Int64GetDatum(r->amount.units);
+	ledger_run(ledger_plan(&plan_member,
+						   "WITH m AS ("
+						   " UPDATE gifq.members m SET last_redeemed_at = now()"
+						   " FROM gifq.programs p"
+						   " WHERE p.code = $1 AND m.program_id = p.id AND m.external_id = $2"
+						   " RETURNING m.id, m.program_id, m.blocked, m.verified, m.country, m.email)"
+						   " SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email,"
+						   "  p.currency, p.points_code, p.points_per_unit, r.points_per_unit, p.timezone,"
+						   "  l.max_redemptions_per_day, l.max_value_per_day, l.max_single_value,"
+						   "  l.verification_above, l.recipient_yearly_flag,"
+						   "  b.id IS NOT NULL, b.country, b.currency, b.discount_pct, b.in_stock,"
+						   "  b.discontinued_at IS NOT NULL,"
+						   "  CASE WHEN b.denominations IS NOT NULL THEN $5 = ANY (b.denominations)"
+						   "   ELSE $5 BETWEEN b.min_value AND b.max_value END,"
+						   "  (SELECT a.id FROM gifq.accounts a WHERE a.member_id = m.id"
+						   "   AND a.code = 'points'),"
+						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'issuance' AND a.currency = p.points_code),"
+						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'funding' AND a.currency = $3),"
+						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
+						   "   AND a.member_id IS NULL AND a.code = 'payable' AND a.currency = $3)"
+						   " FROM m JOIN gifq.programs p ON p.id = m.program_id"
+						   " LEFT JOIN gifq.rates r ON r.program_id = p.id AND r.currency = $3"
+						   " LEFT JOIN gifq.limits l ON l.program_id = p.id"
+						   " LEFT JOIN gifq.brands b ON b.id = $4",
+						   5, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		unknown_member_or_program(r);
+
+	r->member_id = DatumGetInt64(ledger_datum(1));
+	r->program_id = DatumGetInt64(ledger_datum(2));
+	r->blocked = DatumGetBool(ledger_datum(3));
+	r->verified = DatumGetBool(ledger_datum(4));
+	r->member_country = nullable_text(5);
+	r->member_email = nullable_text(6);
+	currency_from_text(DatumGetTextPP(ledger_datum(7)), r->program_currency);
+	currency_from_text(DatumGetTextPP(ledger_datum(8)), r->points_code);
+	r->points_per_unit = DatumGetNumeric(ledger_datum(9));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull);
+	r->rate = isnull ? NULL : DatumGetNumeric(d);
+	r->timezone = TextDatumGetCString(ledger_datum(11));
+
+	r->limits.max_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 12,
+													  &isnull));
+	r->limits.has_count = !isnull;
+	r->limits.max_day = limit_points(r, 13, 0);
+	r->limits.max_single = limit_points(r, 14, 1);
+	r->limits.verify_above = limit_points(r, 15, 2);
+	r->limits.yearly_flag = limit_points(r, 16, 3);
+
+	r->brand_found = DatumGetBool(ledger_datum(17));
+	if (r->brand_found)
+	{
+		r->brand_country = TextDatumGetCString(ledger_datum(18));
+		currency_from_text(DatumGetTextPP(ledger_datum(19)), r->brand_currency);
+		r->discount_pct = DatumGetNumeric(ledger_datum(20));
+		r->in_stock = DatumGetBool(ledger_datum(21));
+		r->discontinued = DatumGetBool(ledger_datum(22));
+		r->offered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 23, &isnull)) && !isnull;
+	}
+	r->points_account = nullable_int64(24);
+	r->issuance_account = nullable_int64(25);
+	r->funding_account = nullable_int64(26);
+	r->payable_account = nullable_int64(27);
+	if (r->points_account == 0 || r->issuance_account == 0)
+		elog(ERROR, "program \"%s\" or member \"%s\" lacks a system account",
+			 r->program, r->member);
+}
+
+
+/* ----------------------------------------------------------------------
+ * Idempotency
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * find_first
+ *		The order that holds r's key in its program, if any.
+ */
+static bool
+find_first(const Redemption *r, FirstOrder *first)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(r->program_id);
+	values[1] = CStringGetTextDatum(r->key);
+	ledger_run(ledger_plan(&plan_by_key,
+						   "SELECT id, status, member_id, brand_id, amount, currency,"
+						   " recipient_email, recipient_given, points, points_code"
+						   " FROM gifq.orders WHERE program_id = $1 AND idempotency_key = $2",
+						   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	first->id = DatumGetInt64(ledger_datum(1));
+	first->status = TextDatumGetCString(ledger_datum(2));
+	first->member_id = DatumGetInt64(ledger_datum(3));
+	first->brand = TextDatumGetCString(ledger_datum(4));
+	first->amount.units = DatumGetInt64(ledger_datum(5));
+	currency_from_text(DatumGetTextPP(ledger_datum(6)), first->amount.currency);
+	first->recipient = nullable_text(7);
+	first->recipient_given = DatumGetBool(ledger_datum(8));
+	first->points.units = DatumGetInt64(ledger_datum(9));
+	currency_from_text(DatumGetTextPP(ledger_datum(10)), first->points.currency);
+	return true;
+}
+
+static void
+report_conflict(const Redemption *r, const char *field, const char *first,
+				const char *now)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
+			 errmsg("idempotency key \"%s\" was used for a different redemption",
+					r->key),
+			 errdetail("Field \"%s\" differs: %s the first time, %s now.",
+					   field, first, now),
+			 errhint("Repeat a redemption with exactly the same arguments, or use a new key.")));
+}
+
+/*
+ * check_replay
+ *		Throw QG109 unless the first order was made with r's arguments.
+ */
+static void
+check_replay(const Redemption *r, const FirstOrder *first)
+{
+	if (first->member_id != r->member_id)
+		report_conflict(r, "member", "another member", psprintf("\"%s\"", r->member));
+	if (strcmp(first->brand, r->brand) != 0)
+		report_conflict(r, "brand_id", psprintf("\"%s\"", first->brand),
+						psprintf("\"%s\"", r->brand));
+	if (money_cmp_internal(&first->amount, &r->amount) != 0)
+		report_conflict(r, "amount", money_to_cstring(&first->amount),
+						money_to_cstring(&r->amount));
+	if (first->recipient_given != (r->recipient != NULL) ||
+		(r->recipient != NULL && strcmp(first->recipient, r->recipient) != 0))
+		report_conflict(r, "recipient_email",
+						first->recipient_given ? psprintf("\"%s\"", first->recipient) : "NULL",
+						r->recipient ? psprintf("\"%s\"", r->recipient) : "NULL");
+}
+
+
+/* ----------------------------------------------------------------------
+ * Validation and limits
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * check_member_and_brand
+ *		Refuse a blocked member, or a brand that cannot sell this card to
+ *		this member.
+ */
+static void
+check_member_and_brand(const Redemption *r)
+{
+	const char *cur = pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN);
+
+	if (r->blocked)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_MEMBER_BLOCKED),
+				 errmsg("member \"%s\" is blocked", r->member),
+				 errhint("Unblock the member with gifq_block_member(program, member, false) first.")));
+	if (!r->brand_found)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_BRAND),
+				 errmsg("unknown brand \"%s\"", r->brand),
+				 errhint("List brands with gifq_catalog(); load the catalog with gifq_catalog_load().")));
+	if (r->discontinued)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_BRAND_DISCONTINUED),
+				 errmsg("brand \"%s\" is discontinued", r->brand),
+				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+	if (memcmp(r->brand_currency, r->amount.currency, GIFQ_CURRENCY_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_BRAND_CURRENCY),
+				 errmsg("brand \"%s\" sells cards in %.*s, not %s", r->brand,
+						(int) strnlen(r->brand_currency, GIFQ_CURRENCY_LEN),
+						r->brand_currency, cur),
+				 errhint("Give the amount in the brand's currency.")));
+	if (!r->offered)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_DENOMINATION),
+				 errmsg("brand \"%s\" does not sell a %s card", r->brand,
+						money_to_cstring(&r->amount)),
+				 errhint("Pick an amount from the brand's denominations or range in gifq_catalog(); gifq_alternatives() lists the nearest.")));
+	if (!r->in_stock)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
+				 errmsg("brand \"%s\" is out of stock", r->brand),
+				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+	if (r->member_country != NULL && strcmp(r->member_country, r->brand_country) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_COUNTRY_NOT_SERVED),
+				 errmsg("brand \"%s\" is sold in %s, member \"%s\" is in %s",
+						r->brand, r->brand_country, r->member, r->member_country),
+				 errhint("Offer the member brands of their country: gifq_catalog(country => '%s').",
+						 r->member_country)));
+}
+
+/*
+ * card_points
+ *		What the card costs the member in points, at the program's rate for
+ *		the card's currency.
+ */
+static int64
+card_points(const Redemption *r)
+{
+	bool		own = memcmp(r->amount.currency, r->program_currency,
+							 GIFQ_CURRENCY_LEN) == 0;
+	Numeric		rate = own ? r->points_per_unit : r->rate;
+	bool		overflow;
+	int64		points;
+
+	if (rate == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_NO_RATE),
+				 errmsg("program \"%s\" has no points rate for %s", r->program,
+						pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN)),
+				 errhint("Set one with gifq_set_rate(program, currency, points_per_unit).")));
+	points = orders_to_points(r->amount.units, r->amount.currency, rate,
+							  r->points_code, &overflow);
+	if (overflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_MONEY_OUT_OF_RANGE),
+				 errmsg("%s in points is out of range", money_to_cstring(&r->amount)),
+				 errhint("Lower the program's points rate.")));
+	return points;
+}
+
+static void
+report_limit(int errcode_value, const char *what, const GifqMoney *limit,
+			 const char *detail, const char *hint) pg_attribute_noreturn();
+
+static void
+report_limit(int errcode_value, const char *what, const GifqMoney *limit,
+			 const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(errcode_value),
+			 errmsg("redemption refused by limit %s %s", what,
+					money_to_cstring(limit)),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint)));
+}
+
+/*
+ * member_usage
+ *		The member's redemptions (count and points) over the last 24
+ *		hours, and their points since the start of the year in the
+ *		program's time zone.  Canceled and failed orders do not count.
+ */
+static void
+member_usage(const Redemption *r, int64 *day_count, int64 *day_points,
+			 int64 *year_points)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(r->member_id);
+	values[1] = CStringGetTextDatum(r->timezone);
+	ledger_run(ledger_plan(&plan_usage,
+						   "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day'),"
+						   " coalesce(sum(points) FILTER (WHERE created_at > now() - interval '1 day'), 0),"
+						   " coalesce(sum(points) FILTER (WHERE created_at >="
+						   "   (date_trunc('year', now() AT TIME ZONE $2) AT TIME ZONE $2)), 0)"
+						   " FROM gifq.orders WHERE member_id = $1"
+						   " AND created_at >= least(now() - interval '1 day',"
+						   "   date_trunc('year', now() AT TIME ZONE $2) AT TIME ZONE $2)"
+						   " AND status NOT IN ('canceled', 'failed')",
+						   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	*day_count = DatumGetInt64(ledger_datum(1));
+	*day_points = DatumGetInt64(DirectFunctionCall1(numeric_int8, ledger_datum(2)));
+	*year_points = DatumGetInt64(DirectFunctionCall1(numeric_int8, ledger_datum(3)));
+}
+
+/*
+ * check_limits
+ *		Refuse a redemption beyond one of the program's limits.  Returns
+ *		whether it takes the member's yearly total to the flag level.  The
+ *		member is locked, so their other redemptions cannot slip in
+ *		between this check and the order's insert.
+ */
+static bool
+check_limits(const Redemption *r, int64 points, int64 *year_total)
+{
+	const RedeemLimits *l = &r->limits;
+	int64		day_count = 0;
+	int64		day_points = 0;
+	int64		year_points = 0;
+	GifqMoney	pts;
+
+	pts.units = points;
+	memcpy(pts.currency, r->points_code, GIFQ_CURRENCY_LEN);
+	if (l->max_single >= 0 && points > l->max_single)
+		report_limit(ERRCODE_GIFQ_SINGLE_LIMIT, "max_single_value", &l->shown[1],
+					 psprintf("The card needs %s.", money_to_cstring(&pts)),
+					 "Redeem a smaller card.");
+	if (l->verify_above >= 0 && points > l->verify_above && !r->verified)
+		report_limit(ERRCODE_GIFQ_VERIFICATION_REQUIRED, "verification_above",
+					 &l->shown[2],
+					 psprintf("Member \"%s\" is not verified; the card needs %s.",
+							  r->member, money_to_cstring(&pts)),
+					 "Verify the member (gifq_upsert_member(..., verified => true)) or redeem a smaller card.");
+	if (!l->has_count && l->max_day < 0 && l->yearly_flag < 0)
+		return false;
+
+	member_usage(r, &day_count, &day_points, &year_points);
+	if (l->has_count && day_count + 1 > l->max_count)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_DAILY_COUNT_LIMIT),
+				 errmsg("redemption refused by limit max_redemptions_per_day %d",
+						l->max_count),
+				 errdetail("Member \"%s\" made %lld redemptions in the last 24 hours.",
+						   r->member, (long long) day_count),
+				 errhint("Try again once the oldest of them is 24 hours old.")));
+	if (l->max_day >= 0 && day_points + points > l->max_day)
+		report_limit(ERRCODE_GIFQ_DAILY_VALUE_LIMIT, "max_value_per_day",
+					 &l->shown[0],
+					 psprintf("Member \"%s\" redeemed %lld points in the last 24 hours; the card needs %s more.",
+							  r->member, (long long) day_points,
+							  money_to_cstring(&pts)),
+					 "Redeem a smaller card, or wait until earlier redemptions are 24 hours old.");
+	*year_total = year_points + points;
+	return l->yearly_flag >= 0 && *year_total >= l->yearly_flag;
+}
+
+/*
+ * flag_member
+ *		Record (once a year) that the member's yearly total reached the
+ *		program's recipient_yearly_flag level, with a member.flagged event.
+ */
+static void
+flag_member(const Redemption *r, int64 order_id, int64 total)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID,
+	INT8OID, TEXTOID};
+	Datum		values[7];
+
+	values[0] = Int64GetDatum(r->program_id);
+	values[1] = Int64GetDatum(r->member_id);
+	values[2] = CStringGetTextDatum(r->timezone);
+	values[3] = Int64GetDatum(total);
+	values[4] = Int64GetDatum(r->limits.yearly_flag);
+	values[5] = Int64GetDatum(order_id);
+	values[6] = CStringGetTextDatum(r->member);
+	ledger_run(ledger_plan(&plan_flag,
+						   "WITH f AS ("
+						   " INSERT INTO gifq.member_flags (program_id, member_id, flag, period,"
+						   "  total, level, order_id)"
+						   " VALUES ($1, $2, 'recipient_yearly_flag',"
+						   "  to_char(now() AT TIME ZONE $3, 'YYYY'), $4, $5, $6)"
+						   " ON CONFLICT DO NOTHING RETURNING period)"
+						   " SELECT gifq.emit($1, 'member.flagged', jsonb_build_object("
+						   "  'member', $7, 'flag', 'recipient_yearly_flag', 'period', period,"
+						   "  'points', $4, 'level_points', $5, 'order_id', $6)) FROM f",
+						   7, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+}
+
+
+/* ----------------------------------------------------------------------
+ * The order
+ * ----------------------------------------------------------------------
+ */
+
+static int64
+next_order_id(void)
+{
+	ledger_run(ledger_plan(&plan_next_id,
+						   "SELECT nextval('gifq.orders_id_seq')", 0, NULL),
+			   NULL, NULL, SPI_OK_SELECT);
+	return DatumGetInt64(ledger_datum(1));
+}
+
+/*
+ * insert_order
+ *		Write the order, its first audit row and its order.created event
+ *		(also sent as NOTIFY gifq_events).  False when a concurrent call
+ *		with the same key for another member took the key first.
+ */
+static bool
+insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT8OID,
+		TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, INT8OID,
+	INT8OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[18];
+	char		nulls[18];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(holds->order_id);
+	values[1] = Int64GetDatum(r->program_id);
+	values[2] = Int64GetDatum(r->member_id);
+	values[3] = CStringGetTextDatum(r->brand);
+	values[4] = Int64GetDatum(r->amount.units);
+	values[5] = CStringGetTextDatum(pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN));
+	values[6] = Int64GetDatum(holds->cost.units);
+	values[7] = Int64GetDatum(holds->points.units);
+	values[8] = CStringGetTextDatum(pnstrdup(r->points_code, GIFQ_CURRENCY_LEN));
+	if (r->recipient != NULL || r->member_email != NULL)
+		values[9] = CStringGetTextDatum(r->recipient ? r->recipient : r->member_email);
+	else
+		nulls[9] = 'n';
+	values[10] = BoolGetDatum(r->recipient != NULL);
+	values[11] = CStringGetTextDatum(r->key);
+	values[12] = Int64GetDatum(holds->points_hold);
+	values[13] = Int64GetDatum(holds->funding_hold);
+	if (holds->funding_hold == 0)
+		nulls[13] = 'n';
+	values[14] = BoolGetDatum(flagged);
+	values[15] = CStringGetTextDatum(r->member);
+	values[16] = CStringGetTextDatum(money_to_cstring(&r->amount));
+	values[17] = CStringGetTextDatum(money_to_cstring(&holds->points));
+
+	ledger_run(ledger_plan(&plan_insert,
+						   "WITH o AS ("
+						   " INSERT INTO gifq.orders (id, program_id, member_id, brand_id, amount,"
+						   "  currency, cost, points, points_code, recipient_email, recipient_given,"
+						   "  idempotency_key, points_hold, funding_hold, flags)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+						   "  CASE WHEN $15 THEN '{recipient_yearly_flag}'::text[] ELSE '{}' END)"
+						   " ON CONFLICT (program_id, idempotency_key) DO NOTHING"
+						   " RETURNING id),"
+						   " t AS (INSERT INTO gifq.order_transitions (order_id, actor, from_status,"
+						   "  to_status, reason) SELECT id, gifq.actor(), NULL, 'pending', 'redeemed' FROM o),"
+						   " e AS (INSERT INTO gifq.outbox (program_id, event_type, payload)"
+						   "  SELECT $2, 'order.created', jsonb_build_object('order_id', id,"
+						   "   'reference', gifq.order_reference(id), 'member', $16, 'brand_id', $4,"
+						   "   'amount', $17, 'points', $18) FROM o"
+						   "  RETURNING id, event_type, payload)"
+						   " SELECT jsonb_build_object('id', e.id, 'type', e.event_type,"
+						   "  'data', e.payload)::text FROM e",
+						   18, argtypes),
+			   values, nulls, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	Async_Notify("gifq_events", TextDatumGetCString(ledger_datum(1)));
+	return true;
+}
+
+/*
+ * redeem
+ *		The whole redemption, inside SPI.  Returns the order id, and sets
+ *		*created false for a replay.
+ */
+static int64
+redeem(Redemption *r, GifqMoney *points, char **status, bool *created)
+{
+	FirstOrder	first;
+	OrderHolds	holds;
+	int64		year_total = 0;
+	bool		flagged;
+
+	lock_member(r);
+	if (find_first(r, &first))
+	{
+		check_replay(r, &first);
+		*points = first.points;
+		*status = first.status;
+		*created = false;
+		return first.id;
+	}
+	check_member_and_brand(r);
+
+	memset(&holds, 0, sizeof(holds));
+	holds.points.units = card_points(r);
+	memcpy(holds.points.currency, r->points_code, GIFQ_CURRENCY_LEN);
+	flagged = check_limits(r, holds.points.units, &year_total);
+	holds.cost.units = orders_cost(r->amount.units, r->discount_pct);
+	memcpy(holds.cost.currency, r->amount.currency, GIFQ_CURRENCY_LEN);
+	holds.order_id = next_order_id();
+	holds.program = r->program;
+	holds.member = r->member;
+	holds.program_id = r->program_id;
+	holds.points_account = r->points_account;
+	holds.issuance_account = r->issuance_account;
+	holds.funding_account = r->funding_account;
+	holds.payable_account = r->payable_account;
+	orders_place_holds(&holds);
+
+	if (!insert_order(r, &holds, flagged))
+	{
+		if (find_first(r, &first))
+			check_replay(r, &first);
+		elog(ERROR, "order with idempotency key \"%s\" neither inserted nor found",
+			 r->key);
+	}
+	if (flagged)
+		flag_member(r, holds.order_id, year_total);
+	*points = holds.points;
+	*status = "pending";
+	*created = true;
+	return holds.order_id;
+}
+
+PG_FUNCTION_INFO_V1(gifq_redeem);
+
+/*
+ * gifq_redeem
+ *		gifq_redeem(program, member, brand_id, amount, idempotency_key,
+ *		recipient_email) returns (order_id, status, points_debited,
+ *		created).  Not strict: only recipient_email may be NULL.
+ */
+Datum
+gifq_redeem(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Redemption	r;
+	GifqMoney	points;
+	GifqMoney  *points_copy;
+	char	   *status;
+	bool		created;
+	int64		order_id;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	MemoryContext caller = CurrentMemoryContext;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&r, 0, sizeof(r));
+	read_arguments(fcinfo, &r);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	order_id = redeem(&r, &points, &status, &created);
+	points_copy = MemoryContextAlloc(caller, sizeof(GifqMoney));
+	memcpy(points_copy, &points, sizeof(GifqMoney));
+	status = MemoryContextStrdup(caller, status);
+	SPI_finish();
+
+	values[0] = Int64GetDatum(order_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = GifqMoneyPGetDatum(points_copy);
+	values[3] = BoolGetDatum(created);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
