@@ -37,6 +37,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -117,36 +118,83 @@ ledger_datum(int n)
  */
 
 /*
+ * fill_account
+ *		*account from row "row" of a query over gifq.accounts selecting
+ *		id, program_id, currency, the two flags, slots and whether it has
+ *		a low-balance level.
+ */
+static void
+fill_account(int row, LedgerAccount *account)
+{
+	HeapTuple	tuple = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	account->id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	account->program_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	currency_from_text(DatumGetTextPP(SPI_getbinval(tuple, desc, 3, &isnull)),
+					   account->currency);
+	account->debits_must_not_exceed_credits =
+		DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	account->credits_must_not_exceed_debits =
+		DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+}
+
+/*
+ * ledger_load_accounts
+ *		Fill accounts[i] for ids[i], i < n, in one query (ids may repeat);
+ *		throw QG103 naming the first id that is not an account.
+ */
+void
+ledger_load_accounts(const int64 *ids, int n, LedgerAccount *accounts)
+{
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	Datum	   *elems = palloc(n * sizeof(Datum));
+	Datum		values[1];
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	ledger_run(ledger_plan(&plan_account,
+						   "SELECT id, program_id, currency, debits_must_not_exceed_credits,"
+						   " credits_must_not_exceed_debits, slots,"
+						   " low_balance IS NOT NULL"
+						   " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	for (int i = 0; i < n; i++)
+	{
+		uint64		row;
+
+		for (row = 0; row < SPI_processed; row++)
+		{
+			bool		isnull;
+
+			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+											SPI_tuptable->tupdesc, 1,
+											&isnull)) == ids[i])
+				break;
+		}
+		if (row == SPI_processed)
+			ereport(ERROR,
+					(errcode(ERRCODE_GIFQ_UNKNOWN_ACCOUNT),
+					 errmsg("unknown account %lld", (long long) ids[i]),
+					 errhint("Find account ids with gifq_account().")));
+		fill_account(row, &accounts[i]);
+	}
+}
+
+/*
  * ledger_load_account
  *		Fill *account from gifq.accounts; throw QG103 if there is none.
  */
 void
 ledger_load_account(int64 id, LedgerAccount *account)
 {
-	static const Oid argtypes[] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
-	text	   *currency;
-
-	ledger_run(ledger_plan(&plan_account,
-						   "SELECT program_id, currency, debits_must_not_exceed_credits,"
-						   " credits_must_not_exceed_debits, slots,"
-						   " low_balance IS NOT NULL"
-						   " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_UNKNOWN_ACCOUNT),
-				 errmsg("unknown account %lld", (long long) id),
-				 errhint("Find account ids with gifq_account().")));
-	account->id = id;
-	account->program_id = DatumGetInt64(ledger_datum(1));
-	currency = DatumGetTextPP(ledger_datum(2));
-	currency_from_text(currency, account->currency);
-	account->debits_must_not_exceed_credits = DatumGetBool(ledger_datum(3));
-	account->credits_must_not_exceed_debits = DatumGetBool(ledger_datum(4));
-	account->slots = DatumGetInt32(ledger_datum(5));
-	account->has_low_balance = DatumGetBool(ledger_datum(6));
+	ledger_load_accounts(&id, 1, account);
 }
 
 /*
@@ -672,30 +720,6 @@ check_accounts(const TransferRequest *req, const LedgerAccount *debit,
 }
 
 /*
- * insert_hold
- *		Record a new hold's slots and expiry in gifq.holds.
- */
-static void
-insert_hold(int64 id, int debit_slot, int credit_slot, Interval *timeout)
-{
-	static const Oid argtypes[] = {INT8OID, INT4OID, INT4OID, INTERVALOID};
-	Datum		values[4];
-	char		nulls[4] = "    ";
-
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(debit_slot);
-	values[2] = Int32GetDatum(credit_slot);
-	values[3] = PointerGetDatum(timeout);
-	if (timeout == NULL)
-		nulls[3] = 'n';
-	ledger_run(ledger_plan(&plan_hold,
-						   "INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
-						   " expires_at) VALUES ($1, $2, $3, pg_catalog.now() + $4)",
-						   4, argtypes),
-			   values, nulls, SPI_OK_INSERT);
-}
-
-/*
  * set_sides
  *		The two sides of a new transfer: this backend's slot of each
  *		account, posted or pending.
@@ -727,22 +751,73 @@ set_sides(const TransferRequest *req, int64 id, const LedgerAccount *debit,
 }
 
 /*
+ * insert_hold
+ *		Write a new hold: its pending transfer and, in the same statement,
+ *		its gifq.holds row (the slots it reserves on this backend, and its
+ *		expiry).  Returns the id, or 0 when the idempotency key is taken
+ *		(nothing is then written).
+ */
+static int64
+insert_hold(const TransferRequest *req, const LedgerAccount *debit,
+			const LedgerAccount *credit)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID,
+	INTERVALOID, TEXTOID, JSONBOID, INT4OID, INT4OID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
+
+	values[0] = Int64GetDatum(debit->program_id);
+	values[1] = Int64GetDatum(debit->id);
+	values[2] = Int64GetDatum(credit->id);
+	values[3] = Int64GetDatum(req->amount.units);
+	values[4] = PointerGetDatum(cstring_to_text_with_len(req->amount.currency,
+														 strnlen(req->amount.currency, GIFQ_CURRENCY_LEN)));
+	values[5] = PointerGetDatum(req->timeout);
+	values[6] = req->idempotency_key ? CStringGetTextDatum(req->idempotency_key) : (Datum) 0;
+	values[7] = JsonbPGetDatum(req->metadata);
+	values[8] = Int32GetDatum(MyProcPid % debit->slots);
+	values[9] = Int32GetDatum(MyProcPid % credit->slots);
+	if (req->timeout == NULL)
+		nulls[5] = 'n';
+	if (req->idempotency_key == NULL)
+		nulls[6] = 'n';
+
+	ledger_run(ledger_plan(&plan_hold,
+						   "WITH t AS ("
+						   " INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+						   "  credit_account_id, amount, currency, timeout, idempotency_key,"
+						   "  metadata)"
+						   " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, COALESCE($8, '{}'))"
+						   " ON CONFLICT (program_id, idempotency_key)"
+						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
+						   " RETURNING id)"
+						   " INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
+						   "  expires_at)"
+						   " SELECT id, $9, $10, pg_catalog.now() + $6 FROM t"
+						   " RETURNING transfer_id",
+						   10, argtypes),
+			   values, nulls, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(ledger_datum(1));
+}
+
+/*
  * new_transfer
- *		Check a request against its accounts and write its row.  Returns
- *		the new id, or 0 when its idempotency key is taken.
+ *		Check a request against its (loaded) accounts and write its row (and
+ *		a hold's gifq.holds row).  Returns the new id, or 0 when its
+ *		idempotency key is taken.
  */
 static int64
 new_transfer(const TransferRequest *req, LedgerAccount *debit,
 			 LedgerAccount *credit)
 {
-	check_request(req);
-	ledger_load_account(req->debit_account, debit);
-	ledger_load_account(req->credit_account, credit);
 	check_accounts(req, debit, credit);
-	return ledger_insert_transfer(debit->program_id,
-								  req->pending ? "pending" : "posted",
+	if (req->pending)
+		return insert_hold(req, debit, credit);
+	return ledger_insert_transfer(debit->program_id, "posted",
 								  debit->id, credit->id, req->amount.units,
-								  req->amount.currency, 0, req->timeout,
+								  req->amount.currency, 0, NULL,
 								  req->idempotency_key, req->metadata);
 }
 
@@ -756,7 +831,7 @@ ledger_transfer(const TransferRequest *req)
 {
 	int64		ids[1];
 
-	ledger_transfer_set(req, 1, ids);
+	ledger_transfer_set(req, 1, NULL, ids);
 	return ids[0];
 }
 
@@ -768,14 +843,36 @@ ledger_transfer(const TransferRequest *req)
  *		that share accounts, as a redemption's two holds may, never lock
  *		out of order.  A request whose key is taken is replayed instead
  *		(ids[i] is the first transfer's id) and moves nothing.
+ *
+ *		loaded, if not NULL, holds the accounts of every request (debit,
+ *		credit, debit, ...) as the caller read them from gifq.accounts in
+ *		this transaction; otherwise they are read here.
  */
 void
-ledger_transfer_set(const TransferRequest *reqs, int n, int64 *ids)
+ledger_transfer_set(const TransferRequest *reqs, int n,
+					const LedgerAccount *loaded, int64 *ids)
 {
 	LedgerAccount *accounts = palloc(2 * n * sizeof(LedgerAccount));
 	LedgerSide *sides = palloc(2 * n * sizeof(LedgerSide));
+	int64	   *account_ids = palloc(2 * n * sizeof(int64));
 	int			nsides = 0;
 
+	for (int i = 0; i < n; i++)
+	{
+		check_request(&reqs[i]);
+		account_ids[2 * i] = reqs[i].debit_account;
+		account_ids[2 * i + 1] = reqs[i].credit_account;
+	}
+	if (loaded == NULL)
+		ledger_load_accounts(account_ids, 2 * n, accounts);
+	else
+	{
+		for (int i = 0; i < 2 * n; i++)
+			if (loaded[i].id != account_ids[i])
+				elog(ERROR, "account %lld given for account %lld",
+					 (long long) loaded[i].id, (long long) account_ids[i]);
+		memcpy(accounts, loaded, 2 * n * sizeof(LedgerAccount));
+	}
 	for (int i = 0; i < n; i++)
 	{
 		ids[i] = new_transfer(&reqs[i], &accounts[2 * i], &accounts[2 * i + 1]);
@@ -789,20 +886,6 @@ ledger_transfer_set(const TransferRequest *reqs, int n, int64 *ids)
 		nsides += 2;
 	}
 	apply_sides(sides, nsides);
-
-	/* apply_sides sorted the sides: pair them with their requests again */
-	for (int i = 0; i < nsides; i++)
-	{
-		const TransferRequest *req = sides[i].request;
-
-		if (req->pending && sides[i].delta.debits_pending > 0)
-		{
-			int			credit_slot = MyProcPid % accounts[(req - reqs) * 2 + 1].slots;
-
-			insert_hold(sides[i].transfer_id, sides[i].slot, credit_slot,
-						req->timeout);
-		}
-	}
 	for (int i = 0; i < nsides; i++)
 		ledger_after_change(sides[i].account);
 }

@@ -66,6 +66,8 @@ typedef struct TransferRequest
 
 /* ledger.c */
 extern void ledger_load_account(int64 id, LedgerAccount *account);
+extern void ledger_load_accounts(const int64 *ids, int n,
+								 LedgerAccount *accounts);
 extern int	ledger_apply(const LedgerAccount *account, int slot,
 						 const SlotDelta *delta, int64 transfer_id);
 extern int64 ledger_insert_transfer(int64 program_id, const char *kind,
@@ -80,7 +82,7 @@ extern void ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 							  int64 transfer_id, const GifqMoney *amount);
 extern int64 ledger_transfer(const TransferRequest *request);
 extern void ledger_transfer_set(const TransferRequest *requests, int n,
-								int64 *ids);
+								const LedgerAccount *loaded, int64 *ids);
 extern void ledger_after_change(const LedgerAccount *account);
 
 /* SPI helpers (ledger.c) */

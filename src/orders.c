@@ -32,6 +32,7 @@
 #include "utils/numeric.h"
 
 static SPIPlanPtr plan_payable;
+static SPIPlanPtr plan_points_room;
 static SPIPlanPtr plan_retry_load;
 static SPIPlanPtr plan_retry_update;
 
@@ -125,6 +126,8 @@ orders_text(Datum d)
 static void refuse_points(const TransferRequest *req,
 						  const LedgerAccount *account,
 						  int64 available) pg_attribute_noreturn();
+static void report_short_points(const OrderHolds *holds,
+								int64 available) pg_attribute_noreturn();
 static void report_short_funding(const OrderHolds *holds,
 								 int64 available) pg_attribute_noreturn();
 static void refuse_funding(const TransferRequest *req,
@@ -132,23 +135,58 @@ static void refuse_funding(const TransferRequest *req,
 						   int64 available) pg_attribute_noreturn();
 
 static void
-refuse_points(const TransferRequest *req, const LedgerAccount *account,
-			  int64 available)
+report_short_points(const OrderHolds *holds, int64 available)
 {
-	const OrderHolds *holds = req->refused_arg;
-
 	ereport(ERROR,
 			(errcode(ERRCODE_GIFQ_INSUFFICIENT_POINTS),
 			 errmsg("member \"%s\" has %s available, the card needs %s",
 					holds->member,
-					money_to_cstring(money_make(available, account->currency)),
+					money_to_cstring(money_make(available, holds->points.currency)),
 					money_to_cstring(&holds->points)),
 			 errhint("Redeem a smaller amount, or wait until the member has earned enough points.")));
 }
 
 static void
+refuse_points(const TransferRequest *req, const LedgerAccount *account,
+			  int64 available)
+{
+	report_short_points(req->refused_arg, available);
+}
+
+/*
+ * points_room
+ *		The member's available points now.
+ */
+static int64
+points_room(const OrderHolds *holds)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(holds->points_account.id);
+	ledger_run(ledger_plan(&plan_points_room,
+						   "SELECT gifq.slot_room($1, NULL, true)", 1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	return DatumGetInt64(ledger_datum(1));
+}
+
+static void
 report_short_funding(const OrderHolds *holds, int64 available)
 {
+	/*
+	 * The holds are placed in account order, so the funding can be refused
+	 * before the points are tried.  Short points are reported first all the
+	 * same: the member can act on that, the program's funding is the
+	 * platform's business.  If the points hold came first (the lower
+	 * account id), the room it took is counted back.
+	 */
+	int64		room = points_room(holds);
+
+	if (holds->funding_account.id != 0 &&
+		holds->points_account.id < holds->funding_account.id)
+		room += holds->points.units;
+	if (room < holds->points.units)
+		report_short_points(holds, room);
 	ereport(ERROR,
 			(errcode(ERRCODE_GIFQ_INSUFFICIENT_FUNDING),
 			 errmsg("program \"%s\" has %s of funding available, the card costs %s",
@@ -190,7 +228,8 @@ payable_account(int64 program_id, const char *currency)
 /*
  * orders_place_holds
  *		Hold the order's points and its funding at cost; fill in the two
- *		hold ids.  Throws QG208 or QG209 when either is short.  A card that
+ *		hold ids.  The caller has loaded the four accounts (or left the
+ *		funding or payable account's id 0 where the program has none).  Throws QG208 or QG209 when either is short.  A card that
  *		costs nothing (a 100% discount cannot be loaded, so only a zero-cost
  *		rounding of a tiny card) holds no funding.
  */
@@ -198,19 +237,22 @@ void
 orders_place_holds(OrderHolds *holds)
 {
 	TransferRequest reqs[2];
+	LedgerAccount accounts[4];
 	int64		ids[2];
 	int			n = 1;
 	Jsonb	   *metadata;
 
-	if (holds->funding_account == 0 && holds->cost.units > 0)
+	if (holds->funding_account.id == 0 && holds->cost.units > 0)
 		report_short_funding(holds, 0);
 
 	metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 												  CStringGetDatum(psprintf("{\"order_id\": %lld}",
 																		   (long long) holds->order_id))));
 	memset(reqs, 0, sizeof(reqs));
-	reqs[0].debit_account = holds->points_account;
-	reqs[0].credit_account = holds->issuance_account;
+	reqs[0].debit_account = holds->points_account.id;
+	reqs[0].credit_account = holds->issuance_account.id;
+	accounts[0] = holds->points_account;
+	accounts[1] = holds->issuance_account;
 	reqs[0].amount = holds->points;
 	reqs[0].pending = true;
 	reqs[0].metadata = metadata;
@@ -218,17 +260,20 @@ orders_place_holds(OrderHolds *holds)
 	reqs[0].refused_arg = holds;
 	if (holds->cost.units > 0)
 	{
-		if (holds->payable_account == 0)
-			holds->payable_account = payable_account(holds->program_id,
-													 holds->cost.currency);
+		if (holds->payable_account.id == 0)
+			ledger_load_account(payable_account(holds->program_id,
+												holds->cost.currency),
+								&holds->payable_account);
 		reqs[1] = reqs[0];
-		reqs[1].debit_account = holds->funding_account;
-		reqs[1].credit_account = holds->payable_account;
+		reqs[1].debit_account = holds->funding_account.id;
+		reqs[1].credit_account = holds->payable_account.id;
+		accounts[2] = holds->funding_account;
+		accounts[3] = holds->payable_account;
 		reqs[1].amount = holds->cost;
 		reqs[1].refused = refuse_funding;
 		n = 2;
 	}
-	ledger_transfer_set(reqs, n, ids);
+	ledger_transfer_set(reqs, n, accounts, ids);
 	holds->points_hold = ids[0];
 	holds->funding_hold = n == 2 ? ids[1] : 0;
 }
@@ -270,6 +315,34 @@ check_retry(int64 order_id, const char *status, bool blocked,
 				(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
 				 errmsg("brand \"%s\" is out of stock", brand),
 				 errhint("Retry once the catalog shows it in stock, or redeem another brand; gifq_alternatives() suggests some.")));
+}
+
+/*
+ * load_order_accounts
+ *		Read the four accounts of an order's holds by id (0: none).
+ */
+static void
+load_order_accounts(OrderHolds *holds, int64 points, int64 issuance,
+					int64 funding, int64 payable)
+{
+	int64		ids[4] = {points, issuance, funding, payable};
+	LedgerAccount *targets[4] = {&holds->points_account,
+		&holds->issuance_account, &holds->funding_account,
+	&holds->payable_account};
+	LedgerAccount loaded[4];
+	int64		wanted[4];
+	int			n = 0;
+
+	for (int i = 0; i < 4; i++)
+		if (ids[i] != 0)
+			wanted[n++] = ids[i];
+	ledger_load_accounts(wanted, n, loaded);
+	for (int i = 0, j = 0; i < 4; i++)
+	{
+		memset(targets[i], 0, sizeof(LedgerAccount));
+		if (ids[i] != 0)
+			*targets[i] = loaded[j++];
+	}
 }
 
 PG_FUNCTION_INFO_V1(gifq_retry_order);
@@ -340,10 +413,10 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 	currency_from_text(DatumGetTextPP(ledger_datum(10)), holds.points.currency);
 	holds.cost.units = DatumGetInt64(ledger_datum(11));
 	currency_from_text(DatumGetTextPP(ledger_datum(12)), holds.cost.currency);
-	holds.points_account = DatumGetInt64(ledger_datum(13));
-	holds.issuance_account = DatumGetInt64(ledger_datum(14));
-	holds.funding_account = DatumGetInt64(ledger_datum(15));
-	holds.payable_account = DatumGetInt64(ledger_datum(16));
+	load_order_accounts(&holds, DatumGetInt64(ledger_datum(13)),
+						DatumGetInt64(ledger_datum(14)),
+						DatumGetInt64(ledger_datum(15)),
+						DatumGetInt64(ledger_datum(16)));
 	orders_place_holds(&holds);
 
 	values[1] = Int64GetDatum(holds.points_hold);

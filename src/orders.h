@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "ledger.h"
 #include "money.h"
 #include "utils/numeric.h"
 
@@ -27,10 +28,10 @@ typedef struct OrderHolds
 	int64		order_id;
 	const char *program;		/* program code */
 	const char *member;			/* member's external id */
-	int64		points_account;
-	int64		issuance_account;
-	int64		funding_account;	/* 0: never funded in this currency */
-	int64		payable_account;	/* 0: create on first use */
+	LedgerAccount points_account;
+	LedgerAccount issuance_account;
+	LedgerAccount funding_account;	/* id 0: never funded in this currency */
+	LedgerAccount payable_account;	/* id 0: created on first use */
 	int64		program_id;
 	GifqMoney	points;
 	GifqMoney	cost;

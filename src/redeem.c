@@ -5,15 +5,14 @@
  * One short transaction does everything: lock the member, replay an
  * earlier call with the same key, validate brand and member, convert the
  * face value to points, check the program's limits, hold the points and
- * the funding at cost, and insert the order, its first audit row and an
- * order.created event.
+ * the funding at cost, and insert the order and an order.created event.
  *
  * The member's row is the serialisation point of their redemptions: the
- * first statement updates it, so a second redemption of the same member
+ * first statement locks it, so a second redemption of the same member
  * waits there until the first commits, and then (read committed) sees its
  * order, both for the idempotency key and for the daily limits.  Under
- * repeatable read the second fails to serialise (40001) instead, as an
- * update of a concurrently updated row does; the caller retries.  Two
+ * repeatable read the row is updated instead and the second fails to
+ * serialise (40001); the caller retries.  Two
  * calls with one key for different members cannot both insert: the
  * order's unique key decides, and the loser reports the conflict.
  *
@@ -30,19 +29,20 @@
 #include "money.h"
 #include "orders.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
-static SPIPlanPtr plan_member;
+static SPIPlanPtr plan_member_lock;
+static SPIPlanPtr plan_member_update;
 static SPIPlanPtr plan_by_key;
 static SPIPlanPtr plan_usage;
-static SPIPlanPtr plan_next_id;
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_flag;
 
@@ -92,11 +92,14 @@ typedef struct Redemption
 	bool		discontinued;
 	bool		offered;
 
-	/* accounts (0: none) */
-	int64		points_account;
-	int64		issuance_account;
-	int64		funding_account;
-	int64		payable_account;
+	/* accounts (id 0: none) */
+	LedgerAccount points_account;
+	LedgerAccount issuance_account;
+	LedgerAccount funding_account;
+	LedgerAccount payable_account;
+
+	/* the new order's id, drawn by the first statement */
+	int64		order_id;
 } Redemption;
 
 /* The first order made with a key, for a replay. */
@@ -130,6 +133,26 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 }
 
 /*
+ * email_is_valid
+ *		The rule gifq_upsert_member applies: at most 320 characters, one
+ *		"@" with something on each side, no spaces or control characters.
+ */
+static bool
+email_is_valid(const char *email)
+{
+	const char *at = strchr(email, '@');
+
+	if (at == NULL || at == email || at[1] == '\0' || strchr(at + 1, '@') != NULL)
+		return false;
+	if (pg_mbstrlen(email) > 320)
+		return false;
+	for (const unsigned char *c = (const unsigned char *) email; *c; c++)
+		if (*c <= ' ' || *c == 0x7f)
+			return false;
+	return true;
+}
+
+/*
  * read_arguments
  *		Fill the call's half of *r and refuse malformed arguments.
  */
@@ -153,20 +176,17 @@ read_arguments(FunctionCallInfo fcinfo, Redemption *r)
 				(errcode(ERRCODE_GIFQ_INVALID_AMOUNT),
 				 errmsg("card amount %s is not positive", money_to_cstring(&r->amount)),
 				 errhint("Give the card's face value, such as '25.00 USD'.")));
-	if (strlen(r->key) == 0 || strlen(r->key) > 200)
+	if (strlen(r->key) == 0 || pg_mbstrlen(r->key) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid idempotency key \"%s\"", r->key),
 				 errhint("Use 1 to 200 characters, unique to this redemption, such as the app's request id.")));
-	if (r->recipient != NULL &&
-		(strlen(r->recipient) > 320 || strchr(r->recipient, '@') == NULL ||
-		 strpbrk(r->recipient, " \t\r\n") != NULL))
+	if (r->recipient != NULL && !email_is_valid(r->recipient))
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid recipient email \"%s\"", r->recipient),
 				 errhint("Give an address such as 'ana@example.com', or NULL for the member's own.")));
 }
-
 
 /* ----------------------------------------------------------------------
  * Reading the member, program and brand
@@ -181,16 +201,6 @@ nullable_text(int n)
 								  n, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-static int64
-nullable_int64(int n)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  n, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
 }
 
 /*
@@ -217,6 +227,38 @@ limit_points(Redemption *r, int n, int shown)
 							r->points_code, &overflow);
 }
 
+/* what lock_member reads of each account, as ledger.h's LedgerAccount */
+#define ACCOUNT_COLUMNS "a.id, a.debits_must_not_exceed_credits," \
+	" a.credits_must_not_exceed_debits, a.slots, a.low_balance IS NOT NULL"
+
+/*
+ * read_account
+ *		An account from the five ACCOUNT_COLUMNS starting at column n of
+ *		the first statement's row; id 0 when there is none.
+ */
+static void
+read_account(const Redemption *r, int n, const char *currency,
+			 LedgerAccount *account)
+{
+	HeapTuple	tuple = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		id = SPI_getbinval(tuple, desc, n, &isnull);
+
+	memset(account, 0, sizeof(LedgerAccount));
+	if (isnull)
+		return;
+	account->id = DatumGetInt64(id);
+	account->program_id = r->program_id;
+	memcpy(account->currency, currency, GIFQ_CURRENCY_LEN);
+	account->debits_must_not_exceed_credits =
+		DatumGetBool(SPI_getbinval(tuple, desc, n + 1, &isnull));
+	account->credits_must_not_exceed_debits =
+		DatumGetBool(SPI_getbinval(tuple, desc, n + 2, &isnull));
+	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, n + 3, &isnull));
+	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, n + 4, &isnull));
+}
+
 /*
  * unknown_member_or_program
  *		The first statement found no member: say whether the program or
@@ -239,10 +281,48 @@ unknown_member_or_program(const Redemption *r)
 }
 
 /*
+ * What the first statement reads after locking the member: program, rate,
+ * limits, brand, the order's id and the four accounts of the holds.
+ */
+#define REDEEM_READ \
+	" SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email," \
+	"  p.currency, p.points_code, p.points_per_unit, r.points_per_unit, p.timezone," \
+	"  l.max_redemptions_per_day, l.max_value_per_day, l.max_single_value," \
+	"  l.verification_above, l.recipient_yearly_flag," \
+	"  b.id IS NOT NULL, b.country, b.currency, b.discount_pct, b.in_stock," \
+	"  b.discontinued_at IS NOT NULL," \
+	"  CASE WHEN b.denominations IS NOT NULL THEN $5 = ANY (b.denominations)" \
+	"   ELSE $5 BETWEEN b.min_value AND b.max_value END," \
+	"  nextval('gifq.orders_id_seq')," \
+	"  pa.*, ia.*, fa.*, ya.*" \
+	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
+	" LEFT JOIN gifq.rates r ON r.program_id = p.id AND r.currency = $3" \
+	" LEFT JOIN gifq.limits l ON l.program_id = p.id" \
+	" LEFT JOIN gifq.brands b ON b.id = $4" \
+	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
+	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
+	"  AND a.code = 'issuance' AND a.currency = p.points_code) ia ON true" \
+	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
+	"  AND a.code = 'funding' AND a.currency = $3) fa ON true" \
+	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
+	"  AND a.code = 'payable' AND a.currency = $3) ya ON true"
+
+/*
  * lock_member
- *		Lock the member (the update that serialises their redemptions) and
- *		read what the redemption needs about member, program, brand and
- *		accounts, in one statement.
+ *		Lock the member (which serialises their redemptions) and read what
+ *		the redemption needs about member, program, brand and accounts, in
+ *		one statement.  It also draws the order's id, which a replay or a
+ *		refusal leaves unused.
+ *
+ * Under read committed a row lock is enough: once it is granted, the next
+ * statements see what the member's previous redemption committed.  A
+ * repeatable-read (or serializable) snapshot would not; there the member
+ * row is updated instead, so a concurrent redemption fails to serialise
+ * (40001) rather than miss the other's order.
  */
 static void
 lock_member(Redemption *r)
@@ -251,6 +331,7 @@ lock_member(Redemption *r)
 	Datum		values[5];
 	Datum		d;
 	bool		isnull;
+	SPIPlanPtr	plan;
 
 	values[0] = CStringGetTextDatum(r->program);
 	values[1] = CStringGetTextDatum(r->member);
@@ -258,34 +339,22 @@ lock_member(Redemption *r)
 														 strnlen(r->amount.currency, GIFQ_CURRENCY_LEN)));
 	values[3] = CStringGetTextDatum(r->brand);
 	values[4] = Int64GetDatum(r->amount.units);
-	ledger_run(ledger_plan(&plan_member,
+	if (IsolationUsesXactSnapshot())
+		plan = ledger_plan(&plan_member_update,
 						   "WITH m AS ("
 						   " UPDATE gifq.members m SET last_redeemed_at = now()"
 						   " FROM gifq.programs p"
 						   " WHERE p.code = $1 AND m.program_id = p.id AND m.external_id = $2"
 						   " RETURNING m.id, m.program_id, m.blocked, m.verified, m.country, m.email)"
-						   " SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email,"
-						   "  p.currency, p.points_code, p.points_per_unit, r.points_per_unit, p.timezone,"
-						   "  l.max_redemptions_per_day, l.max_value_per_day, l.max_single_value,"
-						   "  l.verification_above, l.recipient_yearly_flag,"
-						   "  b.id IS NOT NULL, b.country, b.currency, b.discount_pct, b.in_stock,"
-						   "  b.discontinued_at IS NOT NULL,"
-						   "  CASE WHEN b.denominations IS NOT NULL THEN $5 = ANY (b.denominations)"
-						   "   ELSE $5 BETWEEN b.min_value AND b.max_value END,"
-						   "  (SELECT a.id FROM gifq.accounts a WHERE a.member_id = m.id"
-						   "   AND a.code = 'points'),"
-						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
-						   "   AND a.member_id IS NULL AND a.code = 'issuance' AND a.currency = p.points_code),"
-						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
-						   "   AND a.member_id IS NULL AND a.code = 'funding' AND a.currency = $3),"
-						   "  (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
-						   "   AND a.member_id IS NULL AND a.code = 'payable' AND a.currency = $3)"
-						   " FROM m JOIN gifq.programs p ON p.id = m.program_id"
-						   " LEFT JOIN gifq.rates r ON r.program_id = p.id AND r.currency = $3"
-						   " LEFT JOIN gifq.limits l ON l.program_id = p.id"
-						   " LEFT JOIN gifq.brands b ON b.id = $4",
-						   5, argtypes),
-			   values, NULL, SPI_OK_SELECT);
+						   REDEEM_READ, 5, argtypes);
+	else
+		plan = ledger_plan(&plan_member_lock,
+						   "WITH m AS ("
+						   " SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email"
+						   " FROM gifq.members m JOIN gifq.programs p ON p.id = m.program_id"
+						   " WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)"
+						   REDEEM_READ, 5, argtypes);
+	ledger_run(plan, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		unknown_member_or_program(r);
 
@@ -322,11 +391,12 @@ lock_member(Redemption *r)
 		r->offered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 23, &isnull)) && !isnull;
 	}
-	r->points_account = nullable_int64(24);
-	r->issuance_account = nullable_int64(25);
-	r->funding_account = nullable_int64(26);
-	r->payable_account = nullable_int64(27);
-	if (r->points_account == 0 || r->issuance_account == 0)
+	r->order_id = DatumGetInt64(ledger_datum(24));
+	read_account(r, 25, r->points_code, &r->points_account);
+	read_account(r, 30, r->points_code, &r->issuance_account);
+	read_account(r, 35, r->amount.currency, &r->funding_account);
+	read_account(r, 40, r->amount.currency, &r->payable_account);
+	if (r->points_account.id == 0 || r->issuance_account.id == 0)
 		elog(ERROR, "program \"%s\" or member \"%s\" lacks a system account",
 			 r->program, r->member);
 }
@@ -630,29 +700,25 @@ flag_member(const Redemption *r, int64 order_id, int64 total)
  * ----------------------------------------------------------------------
  */
 
-static int64
-next_order_id(void)
-{
-	ledger_run(ledger_plan(&plan_next_id,
-						   "SELECT nextval('gifq.orders_id_seq')", 0, NULL),
-			   NULL, NULL, SPI_OK_SELECT);
-	return DatumGetInt64(ledger_datum(1));
-}
-
 /*
  * insert_order
- *		Write the order, its first audit row and its order.created event
- *		(also sent as NOTIFY gifq_events).  False when a concurrent call
- *		with the same key for another member took the key first.
+ *		Write the order (its creation is its first audit record: created_at
+ *		and created_by) and its order.created event.
+ *		False when a concurrent call with the same key for another member
+ *		took the key first.
+ *
+ * The event goes to gifq.outbox only, without NOTIFY: a transaction that
+ * notifies takes a database-wide lock at commit and holds it until the
+ * commit is durable, which would let one redemption commit at a time.
  */
 static bool
 insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 {
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT8OID,
 		TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, INT8OID,
-	INT8OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[18];
-	char		nulls[18];
+	INT8OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[19];
+	char		nulls[19];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(holds->order_id);
@@ -678,31 +744,28 @@ insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 	values[15] = CStringGetTextDatum(r->member);
 	values[16] = CStringGetTextDatum(money_to_cstring(&r->amount));
 	values[17] = CStringGetTextDatum(money_to_cstring(&holds->points));
+	values[18] = Int64GetDatum(r->amount.units - holds->cost.units);
 
 	ledger_run(ledger_plan(&plan_insert,
 						   "WITH o AS ("
 						   " INSERT INTO gifq.orders (id, program_id, member_id, brand_id, amount,"
-						   "  currency, cost, points, points_code, recipient_email, recipient_given,"
-						   "  idempotency_key, points_hold, funding_hold, flags)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-						   "  CASE WHEN $15 THEN '{recipient_yearly_flag}'::text[] ELSE '{}' END)"
+						   "  currency, cost, margin, points, points_code, recipient_email,"
+						   "  recipient_given, idempotency_key, points_hold, funding_hold, flags,"
+						   "  created_by)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $19, $8, $9, $10, $11, $12, $13,"
+						   "  $14, CASE WHEN $15 THEN '{recipient_yearly_flag}'::text[] ELSE '{}' END,"
+						   "  gifq.actor())"
 						   " ON CONFLICT (program_id, idempotency_key) DO NOTHING"
 						   " RETURNING id),"
-						   " t AS (INSERT INTO gifq.order_transitions (order_id, actor, from_status,"
-						   "  to_status, reason) SELECT id, gifq.actor(), NULL, 'pending', 'redeemed' FROM o),"
 						   " e AS (INSERT INTO gifq.outbox (program_id, event_type, payload)"
 						   "  SELECT $2, 'order.created', jsonb_build_object('order_id', id,"
 						   "   'reference', gifq.order_reference(id), 'member', $16, 'brand_id', $4,"
 						   "   'amount', $17, 'points', $18) FROM o"
-						   "  RETURNING id, event_type, payload)"
-						   " SELECT jsonb_build_object('id', e.id, 'type', e.event_type,"
-						   "  'data', e.payload)::text FROM e",
-						   18, argtypes),
+						   "  RETURNING id)"
+						   " SELECT e.id FROM e",
+						   19, argtypes),
 			   values, nulls, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return false;
-	Async_Notify("gifq_events", TextDatumGetCString(ledger_datum(1)));
-	return true;
+	return SPI_processed > 0;
 }
 
 /*
@@ -735,7 +798,7 @@ redeem(Redemption *r, GifqMoney *points, char **status, bool *created)
 	flagged = check_limits(r, holds.points.units, &year_total);
 	holds.cost.units = orders_cost(r->amount.units, r->discount_pct);
 	memcpy(holds.cost.currency, r->amount.currency, GIFQ_CURRENCY_LEN);
-	holds.order_id = next_order_id();
+	holds.order_id = r->order_id;
 	holds.program = r->program;
 	holds.member = r->member;
 	holds.program_id = r->program_id;
