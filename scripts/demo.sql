@@ -87,3 +87,80 @@ SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id
 FROM gifq.members m ORDER BY 1;
 SELECT (gifq_program_balance('acme-kudos')).* ;
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
+
+-- ======================================================================
+--  part 3: the catalog and redemption.  The platform syncs the provider's
+--  catalog, serves members in the US and the UK from one points scale,
+--  and members turn points into gift cards with gifq_redeem().
+-- ======================================================================
+SELECT gifq_catalog_load($${"etag": "c-2026-11-28", "brands": [
+  {"id": "amazon-us", "name": "Amazon", "country": "US", "currency": "USD",
+   "categories": ["retail"], "denominations": [10, 25, 50, 100],
+   "discount_pct": 3.0, "in_stock": true},
+  {"id": "target-us", "name": "Target", "country": "US", "currency": "USD",
+   "categories": ["retail"], "denominations": [25, 50], "in_stock": true},
+  {"id": "cafe-us", "name": "Café Olé", "country": "US", "currency": "USD",
+   "categories": ["food"], "min_value": 5, "max_value": 100,
+   "discount_pct": 5, "in_stock": true},
+  {"id": "tesco-gb", "name": "Tesco", "country": "GB", "currency": "GBP",
+   "categories": ["grocery"], "min_value": 5, "max_value": 200,
+   "discount_pct": 4.5, "in_stock": true}]}$$) AS brands_loaded;
+
+-- What a US member sees: a sponsored placement first, then by popularity.
+SELECT gifq_feature_brand('target-us', 1, sponsored => true);
+SELECT brand_id, name, denominations, min_value, max_value, sponsored
+FROM gifq_catalog(country => 'US');
+-- Search ignores case and accents.
+SELECT brand_id, name FROM gifq_catalog(search => 'cafe ole');
+
+-- UK members redeem in pounds: fund in GBP, set the points rate for GBP.
+SELECT gifq_fund('acme-kudos', '200.00 GBP', 'wire-gbp-1') AS gbp_funding;
+SELECT gifq_set_rate('acme-kudos', 'GBP', 125);            -- 125 points per pound
+SELECT gifq_upsert_member('acme-kudos', 'user_cleo', 'cleo@example.co.uk', 'GB') AS cleo;
+SELECT gifq_transfer(gifq_account('acme-kudos', NULL, 'issuance'),
+                     gifq_account('acme-kudos', 'user_cleo'), '5000 PTS',
+                     idempotency_key => 'welcome-cleo') AS welcome_bonus;
+
+-- Fraud limits: at most 3 cards a day, none above $100, and a flag when a
+-- member's year reaches the US 1099 level of $600.
+SELECT gifq_set_limits('acme-kudos', '{"max_redemptions_per_day": 3,
+  "max_single_value": "100.00 USD", "recipient_yearly_flag": "600.00 USD"}');
+
+-- Ana (1500 PTS left) redeems a $10 Amazon card: one call, one short
+-- transaction; her points and $9.70 of funding (3% discount) are held.
+SELECT * FROM gifq_redeem('acme-kudos', 'user_ana', 'amazon-us', '10.00 USD', 'req-ana-1');
+-- The app retries after a timeout: same key, same order, created = false.
+SELECT * FROM gifq_redeem('acme-kudos', 'user_ana', 'amazon-us', '10.00 USD', 'req-ana-1');
+SELECT order_id, status, brand_id, amount, points, cost, reference
+FROM gifq_order((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-ana-1'));
+
+-- Cleo redeems £13.37 of Tesco (a range brand): 1672 points (rounded up),
+-- held against the program's GBP funding at cost.
+SELECT * FROM gifq_redeem('acme-kudos', 'user_cleo', 'tesco-gb', '13.37 GBP', 'req-cleo-1');
+
+-- Refusals, each with its own SQLSTATE, and nothing changes:
+\set ON_ERROR_STOP 0
+SELECT * FROM gifq_redeem('acme-kudos', 'user_ben', 'amazon-us', '25.00 USD', 'req-ben-1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG208 insufficient points)
+SELECT * FROM gifq_redeem('acme-kudos', 'user_ana', 'amazon-us', '30.00 USD', 'req-ana-2');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG205 not a denomination)
+SELECT * FROM gifq_redeem('acme-kudos', 'user_cleo', 'amazon-us', '10.00 USD', 'req-cleo-2');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG206 a US card for a UK member)
+SELECT * FROM gifq_redeem('acme-kudos', 'user_ana', 'amazon-us', '25.00 USD', 'req-ana-1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG109 the key was used for another card)
+\set ON_ERROR_STOP 1
+-- Nearest choices when a card is not sold:
+SELECT * FROM gifq_alternatives('amazon-us', '30.00 USD');
+
+-- Cleo changes her mind before the card is sent: the holds are released.
+SELECT gifq_cancel_order((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-cleo-1'));
+SELECT at::time(0) AS at, actor, from_status, to_status, reason
+FROM gifq_order_history((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-cleo-1'));
+
+-- Orders wait for the fulfilment worker (next version) as pending; their
+-- value stays held until delivery posts it or a failure releases it.
+SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id)).*
+FROM gifq.members m ORDER BY 1;
+SELECT currency, (gifq_program_balance('acme-kudos', currency)).*
+FROM (VALUES ('USD'), ('GBP')) c(currency);
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
