@@ -10,20 +10,19 @@
 -- A redemption writes two transfers, two holds and four balance slots.
 -- PostgreSQL deserialises every CHECK constraint of a table for each
 -- statement that writes it, and runs a trigger per row for a foreign key;
--- measured, that was a sixth of a redemption's time.  So balance slots
--- keep their rule in one CHECK instead of four; the shape of transfer rows,
--- hold statuses and the links of holds to transfers, which only gifq's own
--- functions write, are checked by gifq_ledger_verify() instead (see
--- docs/ledger.md).
+-- measured, that was a sixth of a redemption's time.  So the rule that
+-- balances are never negative moves into the WHERE clause of the UPDATE
+-- that changes a slot (ledger.c), and the shape of transfer rows, hold
+-- statuses and the links of holds to transfers, which only gifq's own
+-- functions write, are checked by gifq_ledger_verify() (see
+-- docs/ledger.md), which also reports a negative balance.
 -- The outbox drops its foreign key to programs: each event would take a
 -- KEY SHARE lock on its program's row, and every redemption writes one.
 ALTER TABLE gifq.account_slots
 	DROP CONSTRAINT account_slots_debits_posted_check,
 	DROP CONSTRAINT account_slots_credits_posted_check,
 	DROP CONSTRAINT account_slots_debits_pending_check,
-	DROP CONSTRAINT account_slots_credits_pending_check,
-	ADD CONSTRAINT account_slots_not_negative CHECK (debits_posted >= 0
-		AND credits_posted >= 0 AND debits_pending >= 0 AND credits_pending >= 0);
+	DROP CONSTRAINT account_slots_credits_pending_check;
 ALTER TABLE gifq.transfers
 	DROP CONSTRAINT transfers_amount_check,
 	DROP CONSTRAINT transfers_kind_check,
@@ -208,6 +207,21 @@ CREATE TRIGGER order_transitions_no_truncate BEFORE TRUNCATE ON gifq.order_trans
 -- internal helpers
 ------------------------------------------------------------------------
 
+-- gifq.refuse_change: QG120 for a change to rows gifq keeps for good, with
+-- a hint that fits the table.
+CREATE OR REPLACE FUNCTION gifq.refuse_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RAISE EXCEPTION USING
+		ERRCODE = 'QG120',
+		MESSAGE = format('rows of %I.%I are immutable: %s refused',
+			TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP),
+		HINT = CASE TG_TABLE_NAME
+			WHEN 'orders' THEN 'Orders are kept for good; cancel a pending order with gifq_cancel_order().'
+			WHEN 'order_transitions' THEN 'The audit trail of orders is append-only.'
+			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END;
+END $$;
+
 -- gifq.actor: the role that called in, even from inside a SECURITY
 -- DEFINER function (where current_user is the extension's owner).
 CREATE FUNCTION gifq.actor() RETURNS text
@@ -247,10 +261,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF (NEW.id, NEW.program_id, NEW.member_id, NEW.brand_id, NEW.amount,
 		NEW.currency, NEW.cost, NEW.margin, NEW.points, NEW.points_code,
-		NEW.idempotency_key, NEW.created_at, NEW.created_by)
+		NEW.idempotency_key, NEW.created_at, NEW.created_by,
+		NEW.recipient_email, NEW.recipient_given)
 		IS DISTINCT FROM (OLD.id, OLD.program_id, OLD.member_id, OLD.brand_id,
 		OLD.amount, OLD.currency, OLD.cost, OLD.margin, OLD.points, OLD.points_code,
-		OLD.idempotency_key, OLD.created_at, OLD.created_by) THEN
+		OLD.idempotency_key, OLD.created_at, OLD.created_by,
+		OLD.recipient_email, OLD.recipient_given) THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG120',
 			MESSAGE = format('order %s: only its status and fulfilment columns may change', OLD.id),
 			HINT = 'Cancel the order and redeem again to change what was ordered.';
@@ -265,9 +281,13 @@ BEGIN
 				MESSAGE = format('order %s cannot go from %s to %s', OLD.id, OLD.status, NEW.status),
 				HINT = 'Orders go pending -> submitted -> (processing ->) delivered or failed; only pending orders can be canceled and only failed ones retried.';
 		END IF;
+		-- the reason is the status_reason this update sets; one left over
+		-- from an earlier change is not this change's reason
 		INSERT INTO gifq.order_transitions (order_id, actor, from_status, to_status, reason)
 		VALUES (NEW.id, gifq.actor(), OLD.status, NEW.status,
-			coalesce(NEW.status_reason, 'no reason given'));
+			CASE WHEN NEW.status_reason IS DISTINCT FROM OLD.status_reason
+				THEN coalesce(NEW.status_reason, 'no reason given')
+				ELSE 'no reason given' END);
 	END IF;
 	NEW.updated_at := now();
 	RETURN NEW;
@@ -816,15 +836,17 @@ BEGIN
 	RETURN o;
 END $$;
 
+-- gifq.end_holds: post (in full) or void several holds together, their
+-- balance slots locked in the global order first (see holds.c).
+CREATE FUNCTION gifq.end_holds(holds bigint[], how text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'gifq_end_holds' LANGUAGE C VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp;
+
 -- gifq.release_holds: void an order's current holds (on cancel or failure).
 CREATE FUNCTION gifq.release_holds(o gifq.orders) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	PERFORM @extschema@.gifq_void(h) FROM unnest(ARRAY[o.points_hold, o.funding_hold]) h
-	WHERE h IS NOT NULL AND EXISTS (SELECT 1 FROM gifq.holds x
-		WHERE x.transfer_id = h AND x.status = 'pending')
-	ORDER BY h;
-END $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+	SELECT gifq.end_holds(ARRAY[o.points_hold, o.funding_hold], 'void')
+$$;
 
 CREATE FUNCTION @extschema@.gifq_cancel_order(order_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -966,7 +988,9 @@ BEGIN
 END $$;
 
 ------------------------------------------------------------------------
--- verification: also the rules the hot tables no longer check per row
+-- verification: also the rules the hot tables no longer check per row.
+-- Each problem row names the account it concerns: for a transfer or a
+-- hold, its debit account (the message names the transfer or hold).
 ------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION @extschema@.gifq_ledger_verify()
@@ -1046,7 +1070,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 				coalesce(e.debits_pending, 0), coalesce(e.credits_pending, 0))
 		UNION ALL
 		-- the rules of a transfer row (no CHECK constraint since 0.3.0)
-		SELECT t.id, format('transfer %s is malformed (kind %s, amount %s, accounts %s and %s, pending_id %s, key %s, timeout %s)',
+		SELECT t.debit_account_id, format('transfer %s is malformed (kind %s, amount %s, accounts %s and %s, pending_id %s, key %s, timeout %s)',
 			t.id, t.kind, t.amount, t.debit_account_id, t.credit_account_id,
 			coalesce(t.pending_id::text, 'none'), coalesce(t.idempotency_key, 'none'),
 			coalesce(t.timeout::text, 'none'))
@@ -1059,14 +1083,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 			AND (t.kind = 'pending' OR t.timeout IS NULL)
 			AND (t.kind IN ('void', 'expire') OR t.amount > 0))
 		UNION ALL
+		SELECT sl.account_id, format('slot %s has a negative balance (%s, %s, %s, %s)',
+			sl.slot, sl.debits_posted, sl.credits_posted, sl.debits_pending, sl.credits_pending)
+		FROM gifq.account_slots sl
+		WHERE least(sl.debits_posted, sl.credits_posted, sl.debits_pending, sl.credits_pending) < 0
+		UNION ALL
 		-- holds name their pending transfer and the transfer that ended them
-		SELECT h.transfer_id, format('hold %s has no pending transfer', h.transfer_id)
+		SELECT t.debit_account_id, format('hold %s has no pending transfer', h.transfer_id)
 		FROM gifq.holds h LEFT JOIN gifq.transfers t ON t.id = h.transfer_id
 		WHERE t.id IS NULL OR t.kind <> 'pending'
 		UNION ALL
-		SELECT h.transfer_id, format('hold %s names resolving transfer %s, which does not resolve it',
+		SELECT t.debit_account_id, format('hold %s names resolving transfer %s, which does not resolve it',
 			h.transfer_id, h.resolved_by)
-		FROM gifq.holds h
+		FROM gifq.holds h JOIN gifq.transfers t ON t.id = h.transfer_id
 		WHERE h.resolved_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gifq.transfers r
 			WHERE r.id = h.resolved_by AND r.pending_id = h.transfer_id)
 		UNION ALL

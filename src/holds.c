@@ -292,6 +292,68 @@ lock_slots_of(int64 *holds, int nholds)
 	pfree(elems);
 }
 
+PG_FUNCTION_INFO_V1(gifq_end_holds);
+
+/*
+ * gifq_end_holds
+ *		gifq.end_holds(holds bigint[], how text): post (in full) or void
+ *		several holds together, as an order's two holds are on delivery or
+ *		failure; returns how many were still pending and are now ended.
+ *		The hold rows are locked in id order, then every balance slot they
+ *		reserved in the global order, before any is ended: ending them one
+ *		by one would lock the second hold's slots after the first's, out
+ *		of the order concurrent transfers take them in, and could deadlock.
+ */
+Datum
+gifq_end_holds(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	char	   *how = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	HoldEnd		end;
+	Datum		values[1];
+	int64	   *open;
+	int			nopen;
+
+	if (strcmp(how, "post") == 0)
+		end = HOLD_POST;
+	else if (strcmp(how, "void") == 0)
+		end = HOLD_VOID;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid way to end holds \"%s\"", how),
+				 errhint("Use 'post' or 'void'.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = PG_GETARG_DATUM(0);
+	ledger_run(ledger_plan(&plan,
+						   "SELECT transfer_id FROM gifq.holds"
+						   " WHERE transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
+						   " AND status = 'pending' ORDER BY transfer_id FOR UPDATE",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	nopen = (int) SPI_processed;
+	open = palloc((nopen + 1) * sizeof(int64));
+	for (int i = 0; i < nopen; i++)
+	{
+		bool		isnull;
+
+		open[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (nopen > 0)
+		lock_slots_of(open, nopen);
+	for (int i = 0; i < nopen; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		hold_end(open[i], end, NULL);
+	}
+	SPI_finish();
+	PG_RETURN_INT32(nopen);
+}
+
 PG_FUNCTION_INFO_V1(gifq_expire_holds);
 
 /*

@@ -201,7 +201,10 @@ ledger_load_account(int64 id, LedgerAccount *account)
  * ledger_apply
  *		Add delta to one slot of an account and append the slot's new
  *		balances to gifq.entries.  Returns 1, or 0 when the account's limit
- *		flag refuses the change (the row is then left unlocked).
+ *		flag refuses the change (the row is then left unlocked).  A change
+ *		that would take a balance below zero is refused the same way: the
+ *		WHERE clause keeps the rule a CHECK constraint would, without its
+ *		cost per statement.
  */
 int
 ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
@@ -234,6 +237,8 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 						   "  version = version + 1,"
 						   "  updated_at = GREATEST(pg_catalog.clock_timestamp(), updated_at)"
 						   " WHERE account_id = $1 AND slot = $2"
+						   "  AND debits_posted + $3 >= 0 AND credits_posted + $4 >= 0"
+						   "  AND debits_pending + $5 >= 0 AND credits_pending + $6 >= 0"
 						   "  AND (NOT $7 OR debits_posted + $3 + debits_pending + $5"
 						   "       <= credits_posted + $4)"
 						   "  AND (NOT $8 OR credits_posted + $4 + credits_pending + $6"

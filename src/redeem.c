@@ -595,12 +595,12 @@ member_usage(const Redemption *r, int64 *day_count, int64 *day_points,
 	values[0] = Int64GetDatum(r->member_id);
 	values[1] = CStringGetTextDatum(r->timezone);
 	ledger_run(ledger_plan(&plan_usage,
-						   "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day'),"
-						   " coalesce(sum(points) FILTER (WHERE created_at > now() - interval '1 day'), 0),"
+						   "SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours'),"
+						   " coalesce(sum(points) FILTER (WHERE created_at > now() - interval '24 hours'), 0),"
 						   " coalesce(sum(points) FILTER (WHERE created_at >="
 						   "   (date_trunc('year', now() AT TIME ZONE $2) AT TIME ZONE $2)), 0)"
 						   " FROM gifq.orders WHERE member_id = $1"
-						   " AND created_at >= least(now() - interval '1 day',"
+						   " AND created_at >= least(now() - interval '24 hours',"
 						   "   date_trunc('year', now() AT TIME ZONE $2) AT TIME ZONE $2)"
 						   " AND status NOT IN ('canceled', 'failed')",
 						   2, argtypes),
@@ -653,8 +653,9 @@ check_limits(const Redemption *r, int64 points, int64 *year_total)
 	if (l->max_day >= 0 && day_points + points > l->max_day)
 		report_limit(ERRCODE_GIFQ_DAILY_VALUE_LIMIT, "max_value_per_day",
 					 &l->shown[0],
-					 psprintf("Member \"%s\" redeemed %lld points in the last 24 hours; the card needs %s more.",
-							  r->member, (long long) day_points,
+					 psprintf("Member \"%s\" redeemed %s in the last 24 hours; the card needs %s more.",
+							  r->member,
+							  money_to_cstring(money_make(day_points, r->points_code)),
 							  money_to_cstring(&pts)),
 					 "Redeem a smaller card, or wait until earlier redemptions are 24 hours old.");
 	*year_total = year_points + points;

@@ -24,7 +24,7 @@
 -- are not inserted behind gifq_redeem's back.  Order ids come from a
 -- sequence that a rollback does not rewind, so ids are never hard-coded.
 BEGIN;
-SELECT plan(371);
+SELECT plan(380);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -1246,12 +1246,12 @@ SELECT gifq_set_limits('tap-l', '{"max_redemptions_per_day": null, "max_value_pe
 SELECT throws_ok($$SELECT gifq_redeem('tap-l', 'lev', 'visa-us', '70.01 USD', 'd1')$$, 'QG214',
 	'redemption refused by limit max_value_per_day 100.00 USD', 'value: over the daily value is QG214');
 SELECT is(pg_temp.err($$SELECT gifq_redeem('tap-l', 'lev', 'visa-us', '70.01 USD', 'd1')$$),
-	'QG214: redemption refused by limit max_value_per_day 100.00 USD / Member "lev" redeemed 3000 points in the last 24 hours; the card needs 7001 PTS more.',
+	'QG214: redemption refused by limit max_value_per_day 100.00 USD / Member "lev" redeemed 3000 PTS in the last 24 hours; the card needs 7001 PTS more.',
 	'value: the detail gives the day''s points, canceled and failed left out');
 SELECT is(pg_temp.redeem('D1', 'tap-l', 'lev', 'visa-us', '70.00 USD', 'd1'), 'pending|7000 PTS|t',
 	'value: exactly up to the limit is allowed');
 SELECT is(pg_temp.err($$SELECT gifq_redeem('tap-l', 'lev', 'amazon-us', '10.00 USD', 'd2')$$),
-	'QG214: redemption refused by limit max_value_per_day 100.00 USD / Member "lev" redeemed 10000 points in the last 24 hours; the card needs 1000 PTS more.',
+	'QG214: redemption refused by limit max_value_per_day 100.00 USD / Member "lev" redeemed 10000 PTS in the last 24 hours; the card needs 1000 PTS more.',
 	'value: at the limit, even a small card is refused');
 SELECT gifq_cancel_order(pg_temp.id('D1'));
 SELECT is(pg_temp.redeem('D2', 'tap-l', 'lev', 'amazon-us', '10.00 USD', 'd2'), 'pending|1000 PTS|t',
@@ -1361,6 +1361,32 @@ SELECT is(pg_temp.err($$SELECT gifq_redeem('tap-r', 'rita', 'visa-us', '400.00 U
 SELECT gifq_set_rate('tap-r', 'GBP', 1e18);
 SELECT throws_ok($$SELECT gifq_redeem('tap-r', 'rita', 'tesco-gb', '200.00 GBP', 'f1')$$, 'QG002',
 	'200.00 GBP in points is out of range', 'rate: points beyond bigint are QG002');
+
+------------------------------------------------------------------------
+-- Audit reasons belong to the change that sets them; holds end together
+------------------------------------------------------------------------
+
+SELECT is(pg_temp.redeem('Z', 'tap-o', 'ana', 'amazon-us', '10.00 USD', 'z1'), 'pending|1000 PTS|t',
+	'reason: an order to move by hand');
+SELECT is((SELECT count(*) FROM gifq.claim_orders(100, '5 minutes') c WHERE c.id = pg_temp.id('Z')),
+	1::bigint, 'reason: claimed');
+UPDATE gifq.orders SET status = 'processing' WHERE id = pg_temp.id('Z');
+SELECT is((SELECT reason FROM gifq_order_history(pg_temp.id('Z')) h WHERE h.to_status = 'processing'),
+	'no reason given',
+	'reason: a change that sets no reason is not given the previous change''s reason');
+SELECT is(gifq.end_holds(ARRAY[(SELECT points_hold FROM gifq.orders WHERE id = pg_temp.id('Z')),
+	(SELECT funding_hold FROM gifq.orders WHERE id = pg_temp.id('Z'))], 'post'), 2,
+	'end_holds: posts both holds of an order together');
+SELECT is(pg_temp.holds(pg_temp.id('Z')), 'posted/posted', 'end_holds: both holds are posted');
+SELECT is(gifq.end_holds(ARRAY[(SELECT points_hold FROM gifq.orders WHERE id = pg_temp.id('Z'))], 'void'), 0,
+	'end_holds: a hold already ended is left alone');
+SELECT throws_ok($$SELECT gifq.end_holds('{1}', 'cancel')$$, 'QG115',
+	'invalid way to end holds "cancel"', 'end_holds: an unknown way is QG115');
+SELECT throws_ok(format('DELETE FROM gifq.orders WHERE id = %s', pg_temp.id('Z')), 'QG120',
+	'rows of gifq.orders are immutable: DELETE refused', 'immutable: DELETE of an order is QG120');
+SELECT throws_ok(format('UPDATE gifq.orders SET recipient_email = %L WHERE id = %s',
+	'x@example.com', pg_temp.id('Z')), 'QG120', NULL,
+	'immutable: the recipient of an order cannot change');
 
 ------------------------------------------------------------------------
 -- The ledger is consistent
