@@ -36,6 +36,10 @@ ALTER TABLE gifq.holds
 	DROP CONSTRAINT holds_transfer_id_fkey,
 	DROP CONSTRAINT holds_resolved_by_fkey;
 ALTER TABLE gifq.outbox DROP CONSTRAINT outbox_program_id_fkey;
+-- Holds without a timeout (an order's) need no place in the expiry index.
+DROP INDEX gifq.holds_expiry;
+CREATE INDEX holds_expiry ON gifq.holds (expires_at)
+	WHERE status = 'pending' AND expires_at IS NOT NULL;
 
 ------------------------------------------------------------------------
 -- state tables

@@ -377,7 +377,7 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		ledger_run(ledger_plan(&plan_due_holds,
 							   "SELECT transfer_id FROM gifq.holds"
-							   " WHERE status = 'pending'"
+							   " WHERE status = 'pending' AND expires_at IS NOT NULL"
 							   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
 							   " ORDER BY expires_at LIMIT 1000"
 							   " FOR UPDATE SKIP LOCKED",

@@ -47,8 +47,10 @@
 static SPIPlanPtr plan_account;
 static SPIPlanPtr plan_apply;
 static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_insert_keyed;
 static SPIPlanPtr plan_by_key;
 static SPIPlanPtr plan_hold;
+static SPIPlanPtr plan_hold_keyed;
 static SPIPlanPtr plan_rebalance;
 static SPIPlanPtr plan_low_balance;
 static SPIPlanPtr plan_slot_totals;
@@ -510,6 +512,7 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 	TEXTOID, INT8OID, INTERVALOID, TEXTOID, JSONBOID};
 	Datum		values[10];
 	char		nulls[10] = "          ";
+	SPIPlanPtr	plan;
 
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(kind);
@@ -531,7 +534,12 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 	if (key == NULL)
 		nulls[8] = 'n';
 
-	ledger_run(ledger_plan(&plan_insert,
+	/*
+	 * ON CONFLICT makes every insert speculative (an extra index probe and
+	 * WAL record), so a transfer without a key is inserted plainly.
+	 */
+	if (key != NULL)
+		plan = ledger_plan(&plan_insert_keyed,
 						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
 						   " credit_account_id, amount, currency, pending_id, timeout,"
 						   " idempotency_key, metadata)"
@@ -540,8 +548,17 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 						   " ON CONFLICT (program_id, idempotency_key)"
 						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
 						   " RETURNING id",
-						   10, argtypes),
-			   values, nulls, SPI_OK_INSERT_RETURNING);
+						   10, argtypes);
+	else
+		plan = ledger_plan(&plan_insert,
+						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+						   " credit_account_id, amount, currency, pending_id, timeout,"
+						   " idempotency_key, metadata)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+						   " COALESCE($10, '{}'))"
+						   " RETURNING id",
+						   10, argtypes);
+	ledger_run(plan, values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;
 	return DatumGetInt64(ledger_datum(1));
@@ -770,6 +787,7 @@ insert_hold(const TransferRequest *req, const LedgerAccount *debit,
 	INTERVALOID, TEXTOID, JSONBOID, INT4OID, INT4OID};
 	Datum		values[10];
 	char		nulls[10] = "          ";
+	SPIPlanPtr	plan;
 
 	values[0] = Int64GetDatum(debit->program_id);
 	values[1] = Int64GetDatum(debit->id);
@@ -787,7 +805,8 @@ insert_hold(const TransferRequest *req, const LedgerAccount *debit,
 	if (req->idempotency_key == NULL)
 		nulls[6] = 'n';
 
-	ledger_run(ledger_plan(&plan_hold,
+	if (req->idempotency_key != NULL)
+		plan = ledger_plan(&plan_hold_keyed,
 						   "WITH t AS ("
 						   " INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
 						   "  credit_account_id, amount, currency, timeout, idempotency_key,"
@@ -800,7 +819,21 @@ insert_hold(const TransferRequest *req, const LedgerAccount *debit,
 						   "  expires_at)"
 						   " SELECT id, $9, $10, pg_catalog.now() + $6 FROM t"
 						   " RETURNING transfer_id",
-						   10, argtypes),
+						   10, argtypes);
+	else
+		plan = ledger_plan(&plan_hold,
+						   "WITH t AS ("
+						   " INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+						   "  credit_account_id, amount, currency, timeout, idempotency_key,"
+						   "  metadata)"
+						   " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, COALESCE($8, '{}'))"
+						   " RETURNING id)"
+						   " INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
+						   "  expires_at)"
+						   " SELECT id, $9, $10, pg_catalog.now() + $6 FROM t"
+						   " RETURNING transfer_id",
+						   10, argtypes);
+	ledger_run(plan,
 			   values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;

@@ -702,19 +702,50 @@ flag_member(const Redemption *r, int64 order_id, int64 total)
  */
 
 /*
+ * report_twin
+ *		Called while an error is being thrown out of insert_order: turn a
+ *		violation of the orders' unique (program, key) into QG109 and let
+ *		anything else through.  Only a concurrent call with the same key
+ *		for another member gets here (one for the same member waited on the
+ *		member and replayed); it committed first.  The transaction is
+ *		failing, so the first order cannot be read to name the field.
+ */
+static void
+report_twin(const Redemption *r, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
+		edata->constraint_name == NULL ||
+		strcmp(edata->constraint_name, "orders_program_id_idempotency_key_key") != 0)
+		PG_RE_THROW();
+	FlushErrorState();
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
+			 errmsg("idempotency key \"%s\" was used for a different redemption",
+					r->key),
+			 errdetail("Field \"member\" differs: a concurrent redemption for another member took the key first."),
+			 errhint("Repeat a redemption with exactly the same arguments, or use a new key.")));
+}
+
+/*
  * insert_order
  *		Write the order (its creation is its first audit record: created_at
- *		and created_by) and its order.created event.
- *		False when a concurrent call with the same key for another member
- *		took the key first.
+ *		and created_by) and its order.created event.  A plain INSERT, not ON
+ *		CONFLICT, which would make every insert speculative: the rare
+ *		concurrent twin with another member raises the unique violation
+ *		that report_twin turns into QG109.
  *
  * The event goes to gifq.outbox only, without NOTIFY: a transaction that
  * notifies takes a database-wide lock at commit and holds it until the
  * commit is durable, which would let one redemption commit at a time.
  */
-static bool
+static void
 insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT8OID,
 		TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, INT8OID,
 	INT8OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
@@ -747,7 +778,9 @@ insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 	values[17] = CStringGetTextDatum(money_to_cstring(&holds->points));
 	values[18] = Int64GetDatum(r->amount.units - holds->cost.units);
 
-	ledger_run(ledger_plan(&plan_insert,
+	PG_TRY();
+	{
+		ledger_run(ledger_plan(&plan_insert,
 						   "WITH o AS ("
 						   " INSERT INTO gifq.orders (id, program_id, member_id, brand_id, amount,"
 						   "  currency, cost, margin, points, points_code, recipient_email,"
@@ -756,7 +789,6 @@ insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $19, $8, $9, $10, $11, $12, $13,"
 						   "  $14, CASE WHEN $15 THEN '{recipient_yearly_flag}'::text[] ELSE '{}' END,"
 						   "  gifq.actor())"
-						   " ON CONFLICT (program_id, idempotency_key) DO NOTHING"
 						   " RETURNING id),"
 						   " e AS (INSERT INTO gifq.outbox (program_id, event_type, payload)"
 						   "  SELECT $2, 'order.created', jsonb_build_object('order_id', id,"
@@ -766,7 +798,12 @@ insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 						   " SELECT e.id FROM e",
 						   19, argtypes),
 			   values, nulls, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	}
+	PG_CATCH();
+	{
+		report_twin(r, cxt);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -809,13 +846,7 @@ redeem(Redemption *r, GifqMoney *points, char **status, bool *created)
 	holds.payable_account = r->payable_account;
 	orders_place_holds(&holds);
 
-	if (!insert_order(r, &holds, flagged))
-	{
-		if (find_first(r, &first))
-			check_replay(r, &first);
-		elog(ERROR, "order with idempotency key \"%s\" neither inserted nor found",
-			 r->key);
-	}
+	insert_order(r, &holds, flagged);
 	if (flagged)
 		flag_member(r, holds.order_id, year_total);
 	*points = holds.points;
