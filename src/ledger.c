@@ -496,6 +496,15 @@ ledger_after_change(const LedgerAccount *account)
  * ----------------------------------------------------------------------
  */
 
+/* a transfer's row; on_conflict for a keyed one */
+#define TRANSFER_INSERT(on_conflict) \
+	"INSERT INTO gifq.transfers (program_id, kind, debit_account_id," \
+	" credit_account_id, amount, currency, pending_id, timeout," \
+	" idempotency_key, metadata)" \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, '{}'))" \
+	on_conflict \
+	" RETURNING id"
+
 /*
  * ledger_insert_transfer
  *		Append a transfer row (NULL metadata is stored as {}).  Returns its
@@ -540,24 +549,11 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 	 */
 	if (key != NULL)
 		plan = ledger_plan(&plan_insert_keyed,
-						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-						   " credit_account_id, amount, currency, pending_id, timeout,"
-						   " idempotency_key, metadata)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-						   " COALESCE($10, '{}'))"
-						   " ON CONFLICT (program_id, idempotency_key)"
-						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
-						   " RETURNING id",
+						   TRANSFER_INSERT(" ON CONFLICT (program_id, idempotency_key)"
+										   " WHERE idempotency_key IS NOT NULL DO NOTHING"),
 						   10, argtypes);
 	else
-		plan = ledger_plan(&plan_insert,
-						   "INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-						   " credit_account_id, amount, currency, pending_id, timeout,"
-						   " idempotency_key, metadata)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-						   " COALESCE($10, '{}'))"
-						   " RETURNING id",
-						   10, argtypes);
+		plan = ledger_plan(&plan_insert, TRANSFER_INSERT(""), 10, argtypes);
 	ledger_run(plan, values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;
@@ -772,6 +768,20 @@ set_sides(const TransferRequest *req, int64 id, const LedgerAccount *debit,
 	}
 }
 
+/* a hold's transfer and gifq.holds row; on_conflict for a keyed one */
+#define HOLD_INSERT(on_conflict) \
+	"WITH t AS (" \
+	" INSERT INTO gifq.transfers (program_id, kind, debit_account_id," \
+	"  credit_account_id, amount, currency, timeout, idempotency_key," \
+	"  metadata)" \
+	" VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, COALESCE($8, '{}'))" \
+	on_conflict \
+	" RETURNING id)" \
+	" INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot," \
+	"  expires_at)" \
+	" SELECT id, $9, $10, pg_catalog.now() + $6 FROM t" \
+	" RETURNING transfer_id"
+
 /*
  * insert_hold
  *		Write a new hold: its pending transfer and, in the same statement,
@@ -807,32 +817,11 @@ insert_hold(const TransferRequest *req, const LedgerAccount *debit,
 
 	if (req->idempotency_key != NULL)
 		plan = ledger_plan(&plan_hold_keyed,
-						   "WITH t AS ("
-						   " INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-						   "  credit_account_id, amount, currency, timeout, idempotency_key,"
-						   "  metadata)"
-						   " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, COALESCE($8, '{}'))"
-						   " ON CONFLICT (program_id, idempotency_key)"
-						   " WHERE idempotency_key IS NOT NULL DO NOTHING"
-						   " RETURNING id)"
-						   " INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
-						   "  expires_at)"
-						   " SELECT id, $9, $10, pg_catalog.now() + $6 FROM t"
-						   " RETURNING transfer_id",
+						   HOLD_INSERT(" ON CONFLICT (program_id, idempotency_key)"
+									   " WHERE idempotency_key IS NOT NULL DO NOTHING"),
 						   10, argtypes);
 	else
-		plan = ledger_plan(&plan_hold,
-						   "WITH t AS ("
-						   " INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-						   "  credit_account_id, amount, currency, timeout, idempotency_key,"
-						   "  metadata)"
-						   " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, COALESCE($8, '{}'))"
-						   " RETURNING id)"
-						   " INSERT INTO gifq.holds (transfer_id, debit_slot, credit_slot,"
-						   "  expires_at)"
-						   " SELECT id, $9, $10, pg_catalog.now() + $6 FROM t"
-						   " RETURNING transfer_id",
-						   10, argtypes);
+		plan = ledger_plan(&plan_hold, HOLD_INSERT(""), 10, argtypes);
 	ledger_run(plan,
 			   values, nulls, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
