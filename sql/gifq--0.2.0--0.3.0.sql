@@ -825,6 +825,15 @@ CREATE FUNCTION @extschema@.gifq_retry_order(order_id bigint) RETURNS void
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.gifq_retry_order(bigint) IS 'queue a failed order again with new holds';
 
+-- gifq.unknown_order: QG215 for an order id that names no order.
+CREATE FUNCTION gifq.unknown_order(_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'QG215',
+		MESSAGE = format('unknown order %s', coalesce(_id::text, 'NULL')),
+		HINT = 'Order ids are returned by gifq_redeem().';
+END $$;
+
 -- gifq.order_row: the order's row locked, or QG215.
 CREATE FUNCTION gifq.order_row(_id bigint) RETURNS gifq.orders
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -833,9 +842,7 @@ DECLARE
 BEGIN
 	SELECT * INTO o FROM gifq.orders WHERE id = _id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG215',
-			MESSAGE = format('unknown order %s', coalesce(_id::text, 'NULL')),
-			HINT = 'Order ids are returned by gifq_redeem().';
+		PERFORM gifq.unknown_order(_id);
 	END IF;
 	RETURN o;
 END $$;
@@ -924,9 +931,7 @@ BEGIN
 		JOIN gifq.members m ON m.id = o.member_id
 	WHERE o.id = _id;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG215',
-			MESSAGE = format('unknown order %s', coalesce(_id::text, 'NULL')),
-			HINT = 'Order ids are returned by gifq_redeem().';
+		PERFORM gifq.unknown_order(_id);
 	END IF;
 END $$;
 
@@ -947,9 +952,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp A
 BEGIN
 	PERFORM 1 FROM gifq.orders o WHERE o.id = gifq_order_history.order_id;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG215',
-			MESSAGE = format('unknown order %s', coalesce(gifq_order_history.order_id::text, 'NULL')),
-			HINT = 'Order ids are returned by gifq_redeem().';
+		PERFORM gifq.unknown_order(gifq_order_history.order_id);
 	END IF;
 	RETURN QUERY
 	SELECT x.at, x.actor, x.from_status, x.to_status, x.reason FROM (

@@ -258,6 +258,26 @@ gifq_void(PG_FUNCTION_ARGS)
 }
 
 /*
+ * result_ids
+ *		The first column of the last query's rows, hold ids, in order.
+ */
+static int64 *
+result_ids(int *n)
+{
+	int64	   *ids = palloc((SPI_processed + 1) * sizeof(int64));
+
+	*n = (int) SPI_processed;
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return ids;
+}
+
+/*
  * lock_slots_of
  *		Lock the balance slots that the given holds reserved, in (account,
  *		slot) order: the order every transfer takes them in, so expiring a
@@ -334,15 +354,7 @@ gifq_end_holds(PG_FUNCTION_ARGS)
 						   " AND status = 'pending' ORDER BY transfer_id FOR UPDATE",
 						   1, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	nopen = (int) SPI_processed;
-	open = palloc((nopen + 1) * sizeof(int64));
-	for (int i = 0; i < nopen; i++)
-	{
-		bool		isnull;
-
-		open[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	open = result_ids(&nopen);
 	if (nopen > 0)
 		lock_slots_of(open, nopen);
 	for (int i = 0; i < nopen; i++)
@@ -383,18 +395,9 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 							   " FOR UPDATE SKIP LOCKED",
 							   0, NULL),
 				   NULL, NULL, SPI_OK_SELECT);
-		ndue = (int) SPI_processed;
+		due = result_ids(&ndue);
 		if (ndue == 0)
 			break;
-		due = palloc(ndue * sizeof(int64));
-		for (int i = 0; i < ndue; i++)
-		{
-			bool		isnull;
-
-			due[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-												 SPI_tuptable->tupdesc, 1,
-												 &isnull));
-		}
 		lock_slots_of(due, ndue);
 		for (int i = 0; i < ndue; i++)
 		{

@@ -258,12 +258,12 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 }
 
 /*
- * slot_available
+ * ledger_available
  *		The room the account's limit leaves over all its slots, for
  *		messages; gifq.slot_room() holds the formula.
  */
-static int64
-slot_available(const LedgerAccount *account)
+int64
+ledger_available(const LedgerAccount *account)
 {
 	static const Oid argtypes[] = {INT8OID, BOOLOID};
 	Datum		values[2];
@@ -369,7 +369,7 @@ static void
 refuse(const LedgerSide *side)
 {
 	const LedgerAccount *account = side->account;
-	int64		available = slot_available(account);
+	int64		available = ledger_available(account);
 
 	if (side->request != NULL && side->request->refused != NULL)
 	{
@@ -561,17 +561,18 @@ ledger_insert_transfer(int64 program_id, const char *kind, int64 debit,
 }
 
 /*
- * report_conflict
- *		Throw QG109 (idempotency_conflict) naming the first differing field.
+ * ledger_report_conflict
+ *		Throw QG109 (idempotency_conflict): key was used for a different
+ *		"what" (a transfer, a redemption); name the first differing field.
  */
-static void
-report_conflict(const char *key, const char *field, const char *first,
-				const char *now)
+void
+ledger_report_conflict(const char *key, const char *what, const char *field,
+					   const char *first, const char *now)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
-			 errmsg("idempotency key \"%s\" was used for a different transfer",
-					key),
+			 errmsg("idempotency key \"%s\" was used for a different %s",
+					key, what),
 			 errdetail("Field \"%s\" differs: %s the first time, %s now.",
 					   field, first, now),
 			 errhint("Repeat a request with exactly the same arguments, or use a new key.")));
@@ -621,32 +622,32 @@ transfer_replay(const TransferRequest *req, int64 program_id)
 	metadata = DatumGetJsonbP(ledger_datum(8));
 
 	if (debit != req->debit_account)
-		report_conflict(req->idempotency_key, "debit_account",
+		ledger_report_conflict(req->idempotency_key, "transfer", "debit_account",
 						psprintf("%lld", (long long) debit),
 						psprintf("%lld", (long long) req->debit_account));
 	if (credit != req->credit_account)
-		report_conflict(req->idempotency_key, "credit_account",
+		ledger_report_conflict(req->idempotency_key, "transfer", "credit_account",
 						psprintf("%lld", (long long) credit),
 						psprintf("%lld", (long long) req->credit_account));
 	if (money_cmp_internal(amount, &req->amount) != 0)
-		report_conflict(req->idempotency_key, "amount",
+		ledger_report_conflict(req->idempotency_key, "transfer", "amount",
 						money_to_cstring(amount),
 						money_to_cstring(&req->amount));
 	if (pending != req->pending)
-		report_conflict(req->idempotency_key, "pending",
+		ledger_report_conflict(req->idempotency_key, "transfer", "pending",
 						pending ? "true" : "false",
 						req->pending ? "true" : "false");
 	if (isnull != (req->timeout == NULL) ||
 		(!isnull && DatumGetInt32(DirectFunctionCall2(interval_cmp, timeout,
 													  PointerGetDatum(req->timeout))) != 0))
-		report_conflict(req->idempotency_key, "timeout",
+		ledger_report_conflict(req->idempotency_key, "transfer", "timeout",
 						isnull ? "none" :
 						DatumGetCString(DirectFunctionCall1(interval_out, timeout)),
 						req->timeout == NULL ? "none" :
 						DatumGetCString(DirectFunctionCall1(interval_out,
 															PointerGetDatum(req->timeout))));
 	if (compareJsonbContainers(&metadata->root, &req->metadata->root) != 0)
-		report_conflict(req->idempotency_key, "metadata",
+		ledger_report_conflict(req->idempotency_key, "transfer", "metadata",
 						JsonbToCString(NULL, &metadata->root, VARSIZE(metadata)),
 						JsonbToCString(NULL, &req->metadata->root,
 									   VARSIZE(req->metadata)));

@@ -84,6 +84,10 @@ extern int64 ledger_transfer(const TransferRequest *request);
 extern void ledger_transfer_set(const TransferRequest *requests, int n,
 								const LedgerAccount *loaded, int64 *ids);
 extern void ledger_after_change(const LedgerAccount *account);
+extern int64 ledger_available(const LedgerAccount *account);
+extern void ledger_report_conflict(const char *key, const char *what,
+								   const char *field, const char *first,
+								   const char *now) pg_attribute_noreturn();
 
 /* SPI helpers (ledger.c) */
 extern SPIPlanPtr ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs,

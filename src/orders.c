@@ -32,7 +32,6 @@
 #include "utils/numeric.h"
 
 static SPIPlanPtr plan_payable;
-static SPIPlanPtr plan_points_room;
 static SPIPlanPtr plan_retry_load;
 static SPIPlanPtr plan_retry_update;
 
@@ -107,17 +106,6 @@ orders_cost(int64 units, Numeric discount_pct)
 	return cost;
 }
 
-/*
- * orders_text
- *		A text Datum as a C string.
- */
-char *
-orders_text(Datum d)
-{
-	return TextDatumGetCString(d);
-}
-
-
 /* ----------------------------------------------------------------------
  * Holds
  * ----------------------------------------------------------------------
@@ -153,23 +141,6 @@ refuse_points(const TransferRequest *req, const LedgerAccount *account,
 	report_short_points(req->refused_arg, available);
 }
 
-/*
- * points_room
- *		The member's available points now.
- */
-static int64
-points_room(const OrderHolds *holds)
-{
-	static const Oid argtypes[] = {INT8OID};
-	Datum		values[1];
-
-	values[0] = Int64GetDatum(holds->points_account.id);
-	ledger_run(ledger_plan(&plan_points_room,
-						   "SELECT gifq.slot_room($1, NULL, true)", 1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	return DatumGetInt64(ledger_datum(1));
-}
-
 static void
 report_short_funding(const OrderHolds *holds, int64 available)
 {
@@ -180,7 +151,7 @@ report_short_funding(const OrderHolds *holds, int64 available)
 	 * platform's business.  If the points hold came first (the lower
 	 * account id), the room it took is counted back.
 	 */
-	int64		room = points_room(holds);
+	int64		room = ledger_available(&holds->points_account);
 
 	if (holds->funding_account.id != 0 &&
 		holds->points_account.id < holds->funding_account.id)
@@ -280,6 +251,39 @@ orders_place_holds(OrderHolds *holds)
 
 
 /* ----------------------------------------------------------------------
+ * Refusals that redemption and retry share
+ * ----------------------------------------------------------------------
+ */
+
+void
+orders_refuse_blocked(const char *member)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_MEMBER_BLOCKED),
+			 errmsg("member \"%s\" is blocked", member),
+			 errhint("Unblock the member with gifq_block_member(program, member, false) first.")));
+}
+
+void
+orders_refuse_discontinued(const char *brand)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_BRAND_DISCONTINUED),
+			 errmsg("brand \"%s\" is discontinued", brand),
+			 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+}
+
+void
+orders_refuse_out_of_stock(const char *brand)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
+			 errmsg("brand \"%s\" is out of stock", brand),
+			 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+}
+
+
+/* ----------------------------------------------------------------------
  * SQL-callable functions
  * ----------------------------------------------------------------------
  */
@@ -301,20 +305,11 @@ check_retry(int64 order_id, const char *status, bool blocked,
 						status),
 				 errhint("Only a failed order can be retried; see gifq_order() for its status.")));
 	if (blocked)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_MEMBER_BLOCKED),
-				 errmsg("member \"%s\" is blocked", member),
-				 errhint("Unblock the member with gifq_block_member(program, member, false) first.")));
+		orders_refuse_blocked(member);
 	if (discontinued)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_BRAND_DISCONTINUED),
-				 errmsg("brand \"%s\" is discontinued", brand),
-				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+		orders_refuse_discontinued(brand);
 	if (!in_stock)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
-				 errmsg("brand \"%s\" is out of stock", brand),
-				 errhint("Retry once the catalog shows it in stock, or redeem another brand; gifq_alternatives() suggests some.")));
+		orders_refuse_out_of_stock(brand);
 }
 
 /*
@@ -399,15 +394,15 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_GIFQ_UNKNOWN_ORDER),
 				 errmsg("unknown order %lld", (long long) order_id),
 				 errhint("Order ids are returned by gifq_redeem().")));
-	check_retry(order_id, orders_text(ledger_datum(1)),
-				DatumGetBool(ledger_datum(2)), orders_text(ledger_datum(3)),
-				orders_text(ledger_datum(4)), DatumGetBool(ledger_datum(5)),
+	check_retry(order_id, TextDatumGetCString(ledger_datum(1)),
+				DatumGetBool(ledger_datum(2)), TextDatumGetCString(ledger_datum(3)),
+				TextDatumGetCString(ledger_datum(4)), DatumGetBool(ledger_datum(5)),
 				DatumGetBool(ledger_datum(6)));
 
 	memset(&holds, 0, sizeof(holds));
 	holds.order_id = order_id;
-	holds.member = orders_text(ledger_datum(3));
-	holds.program = orders_text(ledger_datum(7));
+	holds.member = TextDatumGetCString(ledger_datum(3));
+	holds.program = TextDatumGetCString(ledger_datum(7));
 	holds.program_id = DatumGetInt64(ledger_datum(8));
 	holds.points.units = DatumGetInt64(ledger_datum(9));
 	currency_from_text(DatumGetTextPP(ledger_datum(10)), holds.points.currency);

@@ -44,6 +44,8 @@ extern void orders_place_holds(OrderHolds *holds);
 extern int64 orders_to_points(int64 units, const char *currency, Numeric rate,
 							  const char *points_code, bool *overflow);
 extern int64 orders_cost(int64 units, Numeric discount_pct);
-extern char *orders_text(Datum d);
+extern void orders_refuse_blocked(const char *member) pg_attribute_noreturn();
+extern void orders_refuse_discontinued(const char *brand) pg_attribute_noreturn();
+extern void orders_refuse_out_of_stock(const char *brand) pg_attribute_noreturn();
 
 #endif							/* GIFQ_ORDERS_H */

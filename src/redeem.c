@@ -440,19 +440,6 @@ find_first(const Redemption *r, FirstOrder *first)
 	return true;
 }
 
-static void
-report_conflict(const Redemption *r, const char *field, const char *first,
-				const char *now)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
-			 errmsg("idempotency key \"%s\" was used for a different redemption",
-					r->key),
-			 errdetail("Field \"%s\" differs: %s the first time, %s now.",
-					   field, first, now),
-			 errhint("Repeat a redemption with exactly the same arguments, or use a new key.")));
-}
-
 /*
  * check_replay
  *		Throw QG109 unless the first order was made with r's arguments.
@@ -461,16 +448,17 @@ static void
 check_replay(const Redemption *r, const FirstOrder *first)
 {
 	if (first->member_id != r->member_id)
-		report_conflict(r, "member", "another member", psprintf("\"%s\"", r->member));
+		ledger_report_conflict(r->key, "redemption", "member", "another member",
+							   psprintf("\"%s\"", r->member));
 	if (strcmp(first->brand, r->brand) != 0)
-		report_conflict(r, "brand_id", psprintf("\"%s\"", first->brand),
+		ledger_report_conflict(r->key, "redemption", "brand_id", psprintf("\"%s\"", first->brand),
 						psprintf("\"%s\"", r->brand));
 	if (money_cmp_internal(&first->amount, &r->amount) != 0)
-		report_conflict(r, "amount", money_to_cstring(&first->amount),
+		ledger_report_conflict(r->key, "redemption", "amount", money_to_cstring(&first->amount),
 						money_to_cstring(&r->amount));
 	if (first->recipient_given != (r->recipient != NULL) ||
 		(r->recipient != NULL && strcmp(first->recipient, r->recipient) != 0))
-		report_conflict(r, "recipient_email",
+		ledger_report_conflict(r->key, "redemption", "recipient_email",
 						first->recipient_given ? psprintf("\"%s\"", first->recipient) : "NULL",
 						r->recipient ? psprintf("\"%s\"", r->recipient) : "NULL");
 }
@@ -492,20 +480,14 @@ check_member_and_brand(const Redemption *r)
 	const char *cur = pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN);
 
 	if (r->blocked)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_MEMBER_BLOCKED),
-				 errmsg("member \"%s\" is blocked", r->member),
-				 errhint("Unblock the member with gifq_block_member(program, member, false) first.")));
+		orders_refuse_blocked(r->member);
 	if (!r->brand_found)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_BRAND),
 				 errmsg("unknown brand \"%s\"", r->brand),
 				 errhint("List brands with gifq_catalog(); load the catalog with gifq_catalog_load().")));
 	if (r->discontinued)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_BRAND_DISCONTINUED),
-				 errmsg("brand \"%s\" is discontinued", r->brand),
-				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+		orders_refuse_discontinued(r->brand);
 	if (memcmp(r->brand_currency, r->amount.currency, GIFQ_CURRENCY_LEN) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_BRAND_CURRENCY),
@@ -520,10 +502,7 @@ check_member_and_brand(const Redemption *r)
 						money_to_cstring(&r->amount)),
 				 errhint("Pick an amount from the brand's denominations or range in gifq_catalog(); gifq_alternatives() lists the nearest.")));
 	if (!r->in_stock)
-		ereport(ERROR,
-				(errcode(ERRCODE_GIFQ_OUT_OF_STOCK),
-				 errmsg("brand \"%s\" is out of stock", r->brand),
-				 errhint("Redeem another brand; gifq_alternatives() suggests some.")));
+		orders_refuse_out_of_stock(r->brand);
 	if (r->member_country != NULL && strcmp(r->member_country, r->brand_country) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_COUNTRY_NOT_SERVED),
@@ -707,8 +686,7 @@ flag_member(const Redemption *r, int64 order_id, int64 total)
  *		violation of the orders' unique (program, key) into QG109 and let
  *		anything else through.  Only a concurrent call with the same key
  *		for another member gets here (one for the same member waited on the
- *		member and replayed); it committed first.  The transaction is
- *		failing, so the first order cannot be read to name the field.
+ *		member and replayed); it committed first, for another member.
  */
 static void
 report_twin(const Redemption *r, MemoryContext cxt)
@@ -722,12 +700,8 @@ report_twin(const Redemption *r, MemoryContext cxt)
 		strcmp(edata->constraint_name, "orders_program_id_idempotency_key_key") != 0)
 		PG_RE_THROW();
 	FlushErrorState();
-	ereport(ERROR,
-			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
-			 errmsg("idempotency key \"%s\" was used for a different redemption",
-					r->key),
-			 errdetail("Field \"member\" differs: a concurrent redemption for another member took the key first."),
-			 errhint("Repeat a redemption with exactly the same arguments, or use a new key.")));
+	ledger_report_conflict(r->key, "redemption", "member", "another member",
+						   psprintf("\"%s\"", r->member));
 }
 
 /*
