@@ -45,7 +45,6 @@
 #include "utils/timestamp.h"
 
 static SPIPlanPtr plan_account;
-static SPIPlanPtr plan_apply;
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_insert_keyed;
 static SPIPlanPtr plan_by_key;
@@ -197,64 +196,6 @@ void
 ledger_load_account(int64 id, LedgerAccount *account)
 {
 	ledger_load_accounts(&id, 1, account);
-}
-
-/*
- * ledger_apply
- *		Add delta to one slot of an account and append the slot's new
- *		balances to gifq.entries.  Returns 1, or 0 when the account's limit
- *		flag refuses the change (the row is then left unlocked).  A change
- *		that would take a balance below zero is refused the same way: the
- *		WHERE clause keeps the rule a CHECK constraint would, without its
- *		cost per statement.
- */
-int
-ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
-			 int64 transfer_id)
-{
-	static const Oid argtypes[] = {INT8OID, INT4OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, BOOLOID, BOOLOID, INT8OID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
-
-	values[0] = Int64GetDatum(account->id);
-	values[1] = Int32GetDatum(slot);
-	values[2] = Int64GetDatum(delta->debits_posted);
-	values[3] = Int64GetDatum(delta->credits_posted);
-	values[4] = Int64GetDatum(delta->debits_pending);
-	values[5] = Int64GetDatum(delta->credits_pending);
-	values[6] = BoolGetDatum(account->debits_must_not_exceed_credits);
-	values[7] = BoolGetDatum(account->credits_must_not_exceed_debits);
-	values[8] = Int64GetDatum(transfer_id);
-	if (transfer_id == 0)
-		nulls[8] = 'n';
-
-	ledger_run(ledger_plan(&plan_apply,
-						   "WITH s AS ("
-						   " UPDATE gifq.account_slots SET"
-						   "  debits_posted = debits_posted + $3,"
-						   "  credits_posted = credits_posted + $4,"
-						   "  debits_pending = debits_pending + $5,"
-						   "  credits_pending = credits_pending + $6,"
-						   "  version = version + 1,"
-						   "  updated_at = GREATEST(pg_catalog.clock_timestamp(), updated_at)"
-						   " WHERE account_id = $1 AND slot = $2"
-						   "  AND debits_posted + $3 >= 0 AND credits_posted + $4 >= 0"
-						   "  AND debits_pending + $5 >= 0 AND credits_pending + $6 >= 0"
-						   "  AND (NOT $7 OR debits_posted + $3 + debits_pending + $5"
-						   "       <= credits_posted + $4)"
-						   "  AND (NOT $8 OR credits_posted + $4 + credits_pending + $6"
-						   "       <= debits_posted + $3)"
-						   " RETURNING *)"
-						   " INSERT INTO gifq.entries (account_id, slot, version, at,"
-						   "  transfer_id, debits_posted, credits_posted, debits_pending,"
-						   "  credits_pending)"
-						   " SELECT account_id, slot, version, updated_at, $9,"
-						   "  debits_posted, credits_posted, debits_pending, credits_pending"
-						   " FROM s",
-						   9, argtypes),
-			   values, nulls, SPI_OK_INSERT);
-	return (int) SPI_processed;
 }
 
 /*

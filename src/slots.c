@@ -1,0 +1,435 @@
+/*-------------------------------------------------------------------------
+ * slots.c
+ *	  Change one balance slot and append its history entry.
+ *
+ * Every transfer, hold, post and void changes two balance slots, so this
+ * is the ledger's innermost step.  Written as an UPDATE ... RETURNING that
+ * feeds an INSERT and run through SPI, it spent most of its time starting
+ * and ending the executor for a single row.  Here the slot is found through
+ * its primary key, checked and rewritten with the table access method, and
+ * its entry inserted with ExecSimpleRelationInsert, the way logical
+ * replication applies a row: same tuples, same WAL, same locks.
+ *
+ * Concurrency follows UPDATE's rules.  The version of the slot that this
+ * command's snapshot sees is checked and replaced.  If another transaction
+ * replaced it first, we wait for that one to end; then, under read
+ * committed, the newest version is locked, checked again and replaced (what
+ * UPDATE's EvalPlanQual does), and under repeatable read or serializable
+ * the transaction fails to serialise (40001).  A newest version that fails
+ * the check stays locked, as a re-checked UPDATE leaves it; callers that
+ * must not keep it run in a subtransaction (ledger.c, apply_or_release).
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/slots.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* gifq.account_slots, in column order */
+enum
+{
+	SLOT_ACCOUNT_ID,
+	SLOT_SLOT,
+	SLOT_DEBITS_POSTED,
+	SLOT_CREDITS_POSTED,
+	SLOT_DEBITS_PENDING,
+	SLOT_CREDITS_PENDING,
+	SLOT_VERSION,
+	SLOT_UPDATED_AT,
+	SLOT_NATTS
+};
+
+/* gifq.entries, in column order */
+enum
+{
+	ENTRY_ACCOUNT_ID,
+	ENTRY_SLOT,
+	ENTRY_VERSION,
+	ENTRY_AT,
+	ENTRY_TRANSFER_ID,
+	ENTRY_DEBITS_POSTED,
+	ENTRY_CREDITS_POSTED,
+	ENTRY_DEBITS_PENDING,
+	ENTRY_CREDITS_PENDING,
+	ENTRY_NATTS
+};
+
+typedef struct ColumnSpec
+{
+	const char *name;
+	Oid			type;
+} ColumnSpec;
+
+static const ColumnSpec slot_columns[SLOT_NATTS] = {
+	{"account_id", INT8OID}, {"slot", INT4OID},
+	{"debits_posted", INT8OID}, {"credits_posted", INT8OID},
+	{"debits_pending", INT8OID}, {"credits_pending", INT8OID},
+	{"version", INT8OID}, {"updated_at", TIMESTAMPTZOID},
+};
+
+static const ColumnSpec entry_columns[ENTRY_NATTS] = {
+	{"account_id", INT8OID}, {"slot", INT4OID}, {"version", INT8OID},
+	{"at", TIMESTAMPTZOID}, {"transfer_id", INT8OID},
+	{"debits_posted", INT8OID}, {"credits_posted", INT8OID},
+	{"debits_pending", INT8OID}, {"credits_pending", INT8OID},
+};
+
+/* The four balances of a slot, in column order from SLOT_DEBITS_POSTED. */
+typedef struct SlotBalances
+{
+	int64		v[4];
+} SlotBalances;
+
+/*
+ * The relations one change writes, opened for this backend.  The column
+ * layout is checked once per relation OID: the code below addresses
+ * columns by position.
+ */
+typedef struct SlotTables
+{
+	Relation	slots;
+	Relation	slots_pkey;
+	Relation	entries;
+} SlotTables;
+
+/*
+ * check_layout
+ *		Refuse to write a table whose columns are not the ones this code was
+ *		written for (a half-applied upgrade, a hand-made change).
+ */
+static void
+check_layout(Relation rel, const ColumnSpec *spec, int natts, Oid *checked)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (*checked == RelationGetRelid(rel))
+		return;
+	if (desc->natts != natts)
+		elog(ERROR, "table gifq.%s has %d columns, expected %d",
+			 RelationGetRelationName(rel), desc->natts, natts);
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != spec[i].type ||
+			strcmp(NameStr(att->attname), spec[i].name) != 0)
+			elog(ERROR, "column %d of table gifq.%s is not %s",
+				 i + 1, RelationGetRelationName(rel), spec[i].name);
+	}
+	*checked = RelationGetRelid(rel);
+}
+
+static Relation
+open_gifq_table(const char *name, Oid nsp)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table gifq.%s does not exist", name);
+	return table_open(relid, RowExclusiveLock);
+}
+
+static void
+open_tables(SlotTables *t)
+{
+	static Oid	checked_slots = InvalidOid;
+	static Oid	checked_entries = InvalidOid;
+	Oid			nsp = get_namespace_oid("gifq", false);
+	Oid			pkey;
+
+	t->slots = open_gifq_table("account_slots", nsp);
+	t->entries = open_gifq_table("entries", nsp);
+	check_layout(t->slots, slot_columns, SLOT_NATTS, &checked_slots);
+	check_layout(t->entries, entry_columns, ENTRY_NATTS, &checked_entries);
+	pkey = RelationGetPrimaryKeyIndex(t->slots);
+	if (!OidIsValid(pkey))
+		elog(ERROR, "table gifq.account_slots has no primary key");
+	t->slots_pkey = index_open(pkey, RowExclusiveLock);
+}
+
+static void
+close_tables(SlotTables *t)
+{
+	index_close(t->slots_pkey, NoLock);
+	table_close(t->entries, NoLock);
+	table_close(t->slots, NoLock);
+}
+
+/*
+ * find_slot
+ *		Fill "found" with the version of the slot that snapshot sees.
+ */
+static void
+find_slot(SlotTables *t, Snapshot snapshot, int64 account_id, int slot,
+		  TupleTableSlot *found)
+{
+	ScanKeyData key[2];
+	IndexScanDesc scan;
+	bool		ok;
+
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(account_id));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(slot));
+	scan = index_beginscan(t->slots, t->slots_pkey, snapshot, 2, 0);
+	index_rescan(scan, key, 2, NULL, 0);
+	ok = index_getnext_slot(scan, ForwardScanDirection, found);
+	index_endscan(scan);
+	if (!ok)
+		elog(ERROR, "balance slot %d of account %lld does not exist",
+			 slot, (long long) account_id);
+	slot_getallattrs(found);
+}
+
+static int64
+add_or_overflow(int64 a, int64 b)
+{
+	int64		sum;
+
+	if (pg_add_s64_overflow(a, b, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return sum;
+}
+
+/*
+ * new_balances
+ *		The slot's balances after delta, or false when the change would take
+ *		one below zero or break the account's limit flag.
+ */
+static bool
+new_balances(const LedgerAccount *account, TupleTableSlot *old,
+			 const SlotDelta *delta, SlotBalances *out)
+{
+	const int64 d[4] = {delta->debits_posted, delta->credits_posted,
+	delta->debits_pending, delta->credits_pending};
+
+	for (int i = 0; i < 4; i++)
+	{
+		out->v[i] = add_or_overflow(DatumGetInt64(old->tts_values[SLOT_DEBITS_POSTED + i]),
+									d[i]);
+		if (out->v[i] < 0)
+			return false;
+	}
+	if (account->debits_must_not_exceed_credits &&
+		add_or_overflow(out->v[0], out->v[2]) > out->v[1])
+		return false;
+	if (account->credits_must_not_exceed_debits &&
+		add_or_overflow(out->v[1], out->v[3]) > out->v[0])
+		return false;
+	return true;
+}
+
+/*
+ * fill_new_version
+ *		The slot's next version: new balances, version + 1, and a time that
+ *		never goes backwards (the history is ordered by it).
+ */
+static void
+fill_new_version(TupleTableSlot *old, const SlotBalances *b,
+				 TupleTableSlot *next)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz before = DatumGetTimestampTz(old->tts_values[SLOT_UPDATED_AT]);
+
+	ExecClearTuple(next);
+	memcpy(next->tts_values, old->tts_values, SLOT_NATTS * sizeof(Datum));
+	memset(next->tts_isnull, false, SLOT_NATTS * sizeof(bool));
+	for (int i = 0; i < 4; i++)
+		next->tts_values[SLOT_DEBITS_POSTED + i] = Int64GetDatum(b->v[i]);
+	next->tts_values[SLOT_VERSION] =
+		Int64GetDatum(add_or_overflow(DatumGetInt64(old->tts_values[SLOT_VERSION]), 1));
+	next->tts_values[SLOT_UPDATED_AT] = TimestampTzGetDatum(Max(now, before));
+	ExecStoreVirtualTuple(next);
+}
+
+/*
+ * replace_slot
+ *		Check and replace the slot version in "old", following concurrent
+ *		updates as described at the top of the file.  Returns false when the
+ *		(newest) version fails the check.
+ */
+static bool
+replace_slot(SlotTables *t, Snapshot snapshot, const LedgerAccount *account,
+			 const SlotDelta *delta, TupleTableSlot *old,
+			 TupleTableSlot *next, bool *update_indexes)
+{
+	for (;;)
+	{
+		SlotBalances b;
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!new_balances(account, old, delta, &b))
+			return false;
+		fill_new_version(old, &b, next);
+		result = table_tuple_update(t->slots, &old->tts_tid, next,
+									GetCurrentCommandId(true), snapshot,
+									InvalidSnapshot, true, &tmfd, &lockmode,
+									update_indexes);
+		if (result == TM_Ok)
+			return true;
+		if (result != TM_Updated)
+			elog(ERROR, "could not update balance slot of account %lld: result %d",
+				 (long long) account->id, (int) result);
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+		result = table_tuple_lock(t->slots, &tmfd.ctid, snapshot, old,
+								  GetCurrentCommandId(true), lockmode,
+								  LockWaitBlock,
+								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (result != TM_Ok)
+			elog(ERROR, "could not lock balance slot of account %lld: result %d",
+				 (long long) account->id, (int) result);
+		slot_getallattrs(old);
+	}
+}
+
+/*
+ * make_estate
+ *		A minimal executor state with rel as its one result relation, for
+ *		index insertion and ExecSimpleRelationInsert.
+ */
+static EState *
+make_estate(Relation rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(*rri, false);
+	return estate;
+}
+
+static void
+free_estate(EState *estate, ResultRelInfo *rri)
+{
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+/*
+ * index_new_version
+ *		A replaced slot that could not stay on its page (not a HOT update)
+ *		needs its index entries.
+ */
+static void
+index_new_version(Relation rel, TupleTableSlot *next)
+{
+	ResultRelInfo *rri;
+	EState	   *estate = make_estate(rel, &rri);
+
+	ExecInsertIndexTuples(rri, next, estate, false, false, NULL, NIL);
+	free_estate(estate, rri);
+}
+
+/*
+ * append_entry
+ *		Insert the slot's new balances into gifq.entries, with indexes,
+ *		constraints and any triggers a DBA may have added.
+ */
+static void
+append_entry(Relation entries, TupleTableSlot *next, int64 transfer_id)
+{
+	ResultRelInfo *rri;
+	EState	   *estate = make_estate(entries, &rri);
+	TupleTableSlot *entry = ExecInitExtraTupleSlot(estate,
+												   RelationGetDescr(entries),
+												   &TTSOpsVirtual);
+
+	ExecClearTuple(entry);
+	memset(entry->tts_isnull, false, ENTRY_NATTS * sizeof(bool));
+	entry->tts_values[ENTRY_ACCOUNT_ID] = next->tts_values[SLOT_ACCOUNT_ID];
+	entry->tts_values[ENTRY_SLOT] = next->tts_values[SLOT_SLOT];
+	entry->tts_values[ENTRY_VERSION] = next->tts_values[SLOT_VERSION];
+	entry->tts_values[ENTRY_AT] = next->tts_values[SLOT_UPDATED_AT];
+	entry->tts_values[ENTRY_TRANSFER_ID] = Int64GetDatum(transfer_id);
+	entry->tts_isnull[ENTRY_TRANSFER_ID] = transfer_id == 0;
+	for (int i = 0; i < 4; i++)
+		entry->tts_values[ENTRY_DEBITS_POSTED + i] =
+			next->tts_values[SLOT_DEBITS_POSTED + i];
+	ExecStoreVirtualTuple(entry);
+
+	AfterTriggerBeginQuery();
+	ExecSimpleRelationInsert(rri, estate, entry);
+	AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	free_estate(estate, rri);
+}
+
+/*
+ * ledger_apply
+ *		Add delta to one slot of an account and append the slot's new
+ *		balances to gifq.entries.  Returns 1, or 0 when the change would
+ *		take a balance below zero or break the account's limit flag.
+ *
+ * The command counter is advanced first so that the snapshot sees what
+ * this transaction wrote before, rebalances of the slot included.
+ */
+int
+ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
+			 int64 transfer_id)
+{
+	SlotTables	t;
+	TupleTableSlot *old;
+	TupleTableSlot *next;
+	bool		update_indexes = false;
+	bool		applied;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	open_tables(&t);
+	old = table_slot_create(t.slots, NULL);
+	next = MakeSingleTupleTableSlot(RelationGetDescr(t.slots), &TTSOpsVirtual);
+
+	find_slot(&t, GetActiveSnapshot(), account->id, slot, old);
+	applied = replace_slot(&t, GetActiveSnapshot(), account, delta, old, next,
+						   &update_indexes);
+	if (applied)
+	{
+		if (update_indexes)
+			index_new_version(t.slots, next);
+		append_entry(t.entries, next, transfer_id);
+	}
+
+	ExecDropSingleTupleTableSlot(next);
+	ExecDropSingleTupleTableSlot(old);
+	close_tables(&t);
+	PopActiveSnapshot();
+	return applied ? 1 : 0;
+}
