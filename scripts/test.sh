@@ -49,13 +49,20 @@ run_suite() {
 	local name=$1 driver=$2 inputdir=$3
 	shift 3
 	[ $# -gt 0 ] || return 0
+	local status=0 failed_before=$failed
 	echo "== $name: $*"
 	(cd "$GIFQ_WORK" && as_pg "$driver" \
 		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" \
 		--inputdir="$inputdir" --outputdir="$logs/$name" --dbname="gifq_$name" \
-		--load-extension=gifq "$@") >"$logs/$name.txt" 2>&1 || true
+		--load-extension=gifq "$@") >"$logs/$name.txt" 2>&1 || status=$?
 	cat "$logs/$name.txt"
 	tally_regress "$logs/$name.txt"
+	# a driver that stopped early (a missing expected file, a crash) may
+	# not have reported its failure on a test line
+	if [ "$status" -ne 0 ] && [ "$failed" -eq "$failed_before" ]; then
+		failed=$((failed + 1))
+		failures+=("$name (pg_regress exit $status)")
+	fi
 	if [ -f "$logs/$name/regression.diffs" ]; then cat "$logs/$name/regression.diffs"; fi
 }
 

@@ -144,6 +144,35 @@ fill_account(int row, LedgerAccount *account)
 }
 
 /*
+ * ledger_read_account
+ *		*account from the LEDGER_ACCOUNT_COLUMNS starting at column n of the
+ *		first result row (a LEFT JOIN's, so id 0 when there is none); the
+ *		caller knows its program and currency.
+ */
+void
+ledger_read_account(int n, int64 program_id, const char *currency,
+					LedgerAccount *account)
+{
+	HeapTuple	tuple = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		id = SPI_getbinval(tuple, desc, n, &isnull);
+
+	memset(account, 0, sizeof(LedgerAccount));
+	if (isnull)
+		return;
+	account->id = DatumGetInt64(id);
+	account->program_id = program_id;
+	memcpy(account->currency, currency, GIFQ_CURRENCY_LEN);
+	account->debits_must_not_exceed_credits =
+		DatumGetBool(SPI_getbinval(tuple, desc, n + 1, &isnull));
+	account->credits_must_not_exceed_debits =
+		DatumGetBool(SPI_getbinval(tuple, desc, n + 2, &isnull));
+	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, n + 3, &isnull));
+	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, n + 4, &isnull));
+}
+
+/*
  * ledger_load_accounts
  *		Fill accounts[i] for ids[i], i < n, in one query (ids may repeat);
  *		throw QG103 naming the first id that is not an account.

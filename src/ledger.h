@@ -30,6 +30,13 @@ typedef struct LedgerAccount
 	bool		has_low_balance;
 } LedgerAccount;
 
+/*
+ * What a query selects of an account "a" for ledger_read_account(): id,
+ * the two limit flags, slots and whether it has a low-balance level.
+ */
+#define LEDGER_ACCOUNT_COLUMNS "a.id, a.debits_must_not_exceed_credits," \
+	" a.credits_must_not_exceed_debits, a.slots, a.low_balance IS NOT NULL"
+
 /* A change to one slot's four balances, in minor units. */
 typedef struct SlotDelta
 {
@@ -65,6 +72,8 @@ typedef struct TransferRequest
 } TransferRequest;
 
 /* ledger.c */
+extern void ledger_read_account(int n, int64 program_id, const char *currency,
+								LedgerAccount *account);
 extern void ledger_load_account(int64 id, LedgerAccount *account);
 extern void ledger_load_accounts(const int64 *ids, int n,
 								 LedgerAccount *accounts);

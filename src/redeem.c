@@ -46,18 +46,6 @@ static SPIPlanPtr plan_usage;
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_flag;
 
-/* The limits of a program, in points (minor units of its points code). */
-typedef struct RedeemLimits
-{
-	bool		has_count;
-	int32		max_count;
-	int64		max_day;		/* -1: none, and so for the others */
-	int64		max_single;
-	int64		verify_above;
-	int64		yearly_flag;
-	GifqMoney	shown[4];		/* as set, for messages */
-} RedeemLimits;
-
 /* A redemption: the call's arguments and what the database says. */
 typedef struct Redemption
 {
@@ -69,31 +57,29 @@ typedef struct Redemption
 	char	   *key;
 	char	   *recipient;		/* NULL: the member's email */
 
-	/* the member and program (first statement) */
+	/* the member (first statement) */
 	int64		member_id;
-	int64		program_id;
 	bool		blocked;
 	bool		verified;
 	char	   *member_country;
 	char	   *member_email;
+	LedgerAccount points_account;
+
+	/* the program, brand and accounts (settings.c) */
+	int64		program_id;
 	char		program_currency[GIFQ_CURRENCY_LEN];
 	char		points_code[GIFQ_CURRENCY_LEN];
 	Numeric		points_per_unit;
 	Numeric		rate;			/* NULL: no rate for the card's currency */
 	char	   *timezone;
 	RedeemLimits limits;
-
-	/* the brand */
 	bool		brand_found;
 	char	   *brand_country;
 	char		brand_currency[GIFQ_CURRENCY_LEN];
 	Numeric		discount_pct;
 	bool		in_stock;
 	bool		discontinued;
-	bool		offered;
-
-	/* accounts (id 0: none) */
-	LedgerAccount points_account;
+	bool		offered;		/* the brand sells a card of this amount */
 	LedgerAccount issuance_account;
 	LedgerAccount funding_account;
 	LedgerAccount payable_account;
@@ -204,62 +190,6 @@ nullable_text(int n)
 }
 
 /*
- * limit_points
- *		A limit set as gifq_money (in the program's currency or points) in
- *		points; -1 when not set.
- */
-static int64
-limit_points(Redemption *r, int n, int shown)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  n, &isnull);
-	GifqMoney  *m;
-	bool		overflow;
-
-	if (isnull)
-		return -1;
-	m = DatumGetGifqMoneyP(d);
-	r->limits.shown[shown] = *m;
-	if (memcmp(m->currency, r->points_code, GIFQ_CURRENCY_LEN) == 0)
-		return m->units;
-	return orders_to_points(m->units, m->currency, r->points_per_unit,
-							r->points_code, &overflow);
-}
-
-/* what lock_member reads of each account, as ledger.h's LedgerAccount */
-#define ACCOUNT_COLUMNS "a.id, a.debits_must_not_exceed_credits," \
-	" a.credits_must_not_exceed_debits, a.slots, a.low_balance IS NOT NULL"
-
-/*
- * read_account
- *		An account from the five ACCOUNT_COLUMNS starting at column n of
- *		the first statement's row; id 0 when there is none.
- */
-static void
-read_account(const Redemption *r, int n, const char *currency,
-			 LedgerAccount *account)
-{
-	HeapTuple	tuple = SPI_tuptable->vals[0];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
-	bool		isnull;
-	Datum		id = SPI_getbinval(tuple, desc, n, &isnull);
-
-	memset(account, 0, sizeof(LedgerAccount));
-	if (isnull)
-		return;
-	account->id = DatumGetInt64(id);
-	account->program_id = r->program_id;
-	memcpy(account->currency, currency, GIFQ_CURRENCY_LEN);
-	account->debits_must_not_exceed_credits =
-		DatumGetBool(SPI_getbinval(tuple, desc, n + 1, &isnull));
-	account->credits_must_not_exceed_debits =
-		DatumGetBool(SPI_getbinval(tuple, desc, n + 2, &isnull));
-	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, n + 3, &isnull));
-	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, n + 4, &isnull));
-}
-
-/*
  * unknown_member_or_program
  *		The first statement found no member: say whether the program or
  *		the member is unknown.
@@ -281,42 +211,53 @@ unknown_member_or_program(const Redemption *r)
 }
 
 /*
- * What the first statement reads after locking the member: program, rate,
- * limits, brand, the order's id and the four accounts of the holds.
+ * What the first statement reads after locking the member: the member's
+ * points account, the settings version (settings.c) and the order's id.
  */
-#define REDEEM_READ \
+#define MEMBER_READ \
 	" SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email," \
-	"  p.currency, p.points_code, p.points_per_unit, r.points_per_unit, p.timezone," \
-	"  l.max_redemptions_per_day, l.max_value_per_day, l.max_single_value," \
-	"  l.verification_above, l.recipient_yearly_flag," \
-	"  b.id IS NOT NULL, b.country, b.currency, b.discount_pct, b.in_stock," \
-	"  b.discontinued_at IS NOT NULL," \
-	"  CASE WHEN b.denominations IS NOT NULL THEN $5 = ANY (b.denominations)" \
-	"   ELSE $5 BETWEEN b.min_value AND b.max_value END," \
-	"  nextval('gifq.orders_id_seq')," \
-	"  pa.*, ia.*, fa.*, ya.*" \
-	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
-	" LEFT JOIN gifq.rates r ON r.program_id = p.id AND r.currency = $3" \
-	" LEFT JOIN gifq.limits l ON l.program_id = p.id" \
-	" LEFT JOIN gifq.brands b ON b.id = $4" \
-	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
-	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
-	"  AND a.code = 'issuance' AND a.currency = p.points_code) ia ON true" \
-	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
-	"  AND a.code = 'funding' AND a.currency = $3) fa ON true" \
-	" LEFT JOIN LATERAL (SELECT " ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.program_id = p.id AND a.member_id IS NULL" \
-	"  AND a.code = 'payable' AND a.currency = $3) ya ON true"
+	"  v.version, v.tableoid, nextval('gifq.orders_id_seq'), pa.*" \
+	" FROM m LEFT JOIN gifq.settings_version v ON true" \
+	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true"
+
+/*
+ * use_settings
+ *		Take the program's, brand's and accounts' settings for this
+ *		redemption from settings.c.
+ */
+static void
+use_settings(Redemption *r, int64 version, Oid version_table)
+{
+	const RedeemSettings *s = redeem_settings(r->program_id, r->brand,
+											  r->amount.currency, version,
+											  version_table);
+
+	memcpy(r->program_currency, s->program_currency, GIFQ_CURRENCY_LEN);
+	memcpy(r->points_code, s->points_code, GIFQ_CURRENCY_LEN);
+	r->points_per_unit = s->points_per_unit;
+	r->rate = s->rate;
+	r->timezone = s->timezone;
+	r->limits = s->limits;
+	r->brand_found = s->brand_found;
+	r->brand_country = s->brand_country;
+	memcpy(r->brand_currency, s->brand_currency, GIFQ_CURRENCY_LEN);
+	r->discount_pct = s->discount_pct;
+	r->in_stock = s->in_stock;
+	r->discontinued = s->discontinued;
+	r->offered = s->brand_found && redeem_settings_offer(s, r->amount.units);
+	r->issuance_account = s->issuance_account;
+	r->funding_account = s->funding_account;
+	r->payable_account = s->payable_account;
+	memcpy(r->points_account.currency, s->points_code, GIFQ_CURRENCY_LEN);
+}
 
 /*
  * lock_member
- *		Lock the member (which serialises their redemptions) and read what
- *		the redemption needs about member, program, brand and accounts, in
- *		one statement.  It also draws the order's id, which a replay or a
- *		refusal leaves unused.
+ *		Lock the member (which serialises their redemptions) and read the
+ *		member, their points account and the order's id in one statement,
+ *		then the settings (usually from settings.c's cache).  A replay or a
+ *		refusal leaves the order id unused.
  *
  * Under read committed a row lock is enough: once it is granted, the next
  * statements see what the member's previous redemption committed.  A
@@ -327,18 +268,14 @@ unknown_member_or_program(const Redemption *r)
 static void
 lock_member(Redemption *r)
 {
-	static const Oid argtypes[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[5];
-	Datum		d;
-	bool		isnull;
+	static const Oid argtypes[] = {TEXTOID, TEXTOID};
+	Datum		values[2];
 	SPIPlanPtr	plan;
+	int64		version;
+	Oid			version_table;
 
 	values[0] = CStringGetTextDatum(r->program);
 	values[1] = CStringGetTextDatum(r->member);
-	values[2] = PointerGetDatum(cstring_to_text_with_len(r->amount.currency,
-														 strnlen(r->amount.currency, GIFQ_CURRENCY_LEN)));
-	values[3] = CStringGetTextDatum(r->brand);
-	values[4] = Int64GetDatum(r->amount.units);
 	if (IsolationUsesXactSnapshot())
 		plan = ledger_plan(&plan_member_update,
 						   "WITH m AS ("
@@ -346,14 +283,14 @@ lock_member(Redemption *r)
 						   " FROM gifq.programs p"
 						   " WHERE p.code = $1 AND m.program_id = p.id AND m.external_id = $2"
 						   " RETURNING m.id, m.program_id, m.blocked, m.verified, m.country, m.email)"
-						   REDEEM_READ, 5, argtypes);
+						   MEMBER_READ, 2, argtypes);
 	else
 		plan = ledger_plan(&plan_member_lock,
 						   "WITH m AS ("
 						   " SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email"
 						   " FROM gifq.members m JOIN gifq.programs p ON p.id = m.program_id"
 						   " WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)"
-						   REDEEM_READ, 5, argtypes);
+						   MEMBER_READ, 2, argtypes);
 	ledger_run(plan, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		unknown_member_or_program(r);
@@ -364,41 +301,18 @@ lock_member(Redemption *r)
 	r->verified = DatumGetBool(ledger_datum(4));
 	r->member_country = nullable_text(5);
 	r->member_email = nullable_text(6);
-	currency_from_text(DatumGetTextPP(ledger_datum(7)), r->program_currency);
-	currency_from_text(DatumGetTextPP(ledger_datum(8)), r->points_code);
-	r->points_per_unit = DatumGetNumeric(ledger_datum(9));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull);
-	r->rate = isnull ? NULL : DatumGetNumeric(d);
-	r->timezone = TextDatumGetCString(ledger_datum(11));
+	version = DatumGetInt64(ledger_datum(7));
+	version_table = DatumGetObjectId(ledger_datum(8));
+	r->order_id = DatumGetInt64(ledger_datum(9));
+	/* its currency, the points code, comes with the settings */
+	ledger_read_account(10, r->program_id, r->points_code, &r->points_account);
+	if (r->points_account.id == 0)
+		elog(ERROR, "member \"%s\" of program \"%s\" has no points account",
+			 r->member, r->program);
 
-	r->limits.max_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 12,
-													  &isnull));
-	r->limits.has_count = !isnull;
-	r->limits.max_day = limit_points(r, 13, 0);
-	r->limits.max_single = limit_points(r, 14, 1);
-	r->limits.verify_above = limit_points(r, 15, 2);
-	r->limits.yearly_flag = limit_points(r, 16, 3);
-
-	r->brand_found = DatumGetBool(ledger_datum(17));
-	if (r->brand_found)
-	{
-		r->brand_country = TextDatumGetCString(ledger_datum(18));
-		currency_from_text(DatumGetTextPP(ledger_datum(19)), r->brand_currency);
-		r->discount_pct = DatumGetNumeric(ledger_datum(20));
-		r->in_stock = DatumGetBool(ledger_datum(21));
-		r->discontinued = DatumGetBool(ledger_datum(22));
-		r->offered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 23, &isnull)) && !isnull;
-	}
-	r->order_id = DatumGetInt64(ledger_datum(24));
-	read_account(r, 25, r->points_code, &r->points_account);
-	read_account(r, 30, r->points_code, &r->issuance_account);
-	read_account(r, 35, r->amount.currency, &r->funding_account);
-	read_account(r, 40, r->amount.currency, &r->payable_account);
-	if (r->points_account.id == 0 || r->issuance_account.id == 0)
-		elog(ERROR, "program \"%s\" or member \"%s\" lacks a system account",
-			 r->program, r->member);
+	use_settings(r, version, version_table);
+	if (r->issuance_account.id == 0)
+		elog(ERROR, "program \"%s\" has no issuance account", r->program);
 }
 
 

@@ -24,7 +24,7 @@
 -- are not inserted behind gifq_redeem's back.  Order ids come from a
 -- sequence that a rollback does not rewind, so ids are never hard-coded.
 BEGIN;
-SELECT plan(380);
+SELECT plan(382);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -1387,6 +1387,28 @@ SELECT throws_ok(format('DELETE FROM gifq.orders WHERE id = %s', pg_temp.id('Z')
 SELECT throws_ok(format('UPDATE gifq.orders SET recipient_email = %L WHERE id = %s',
 	'x@example.com', pg_temp.id('Z')), 'QG120', NULL,
 	'immutable: the recipient of an order cannot change');
+
+------------------------------------------------------------------------
+-- gifq_ledger_verify checks order rows (they have no CHECK constraint)
+------------------------------------------------------------------------
+
+-- change an order behind gifq's back (replica role skips its triggers)
+SET LOCAL session_replication_role = replica;
+UPDATE gifq.orders SET margin = margin + 1 WHERE id = pg_temp.id('Z');
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT count(*) FROM gifq_ledger_verify()
+		WHERE problem LIKE format('order %s is malformed%%', pg_temp.id('Z'))
+		AND account = (SELECT debit_account_id FROM gifq.transfers t JOIN gifq.orders o
+			ON t.id = o.points_hold WHERE o.id = pg_temp.id('Z'))),
+	1::bigint, 'verify: an order whose margin is not amount - cost is reported, for its member''s account');
+SET LOCAL session_replication_role = replica;
+UPDATE gifq.orders SET margin = margin - 1, status = 'lost' WHERE id = pg_temp.id('Z');
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT count(*) FROM gifq_ledger_verify() WHERE problem LIKE '%status lost)'),
+	1::bigint, 'verify: an order with an unknown status is reported');
+SET LOCAL session_replication_role = replica;
+UPDATE gifq.orders SET status = 'delivered' WHERE id = pg_temp.id('Z');
+SET LOCAL session_replication_role = origin;
 
 ------------------------------------------------------------------------
 -- The ledger is consistent
