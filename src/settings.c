@@ -36,8 +36,12 @@
 #include "utils/datum.h"
 #include "utils/memutils.h"
 
-/* a backend serves few programs, brands and currencies at a time */
-#define SETTINGS_CACHE_SIZE 32
+/*
+ * Entries a backend keeps (one per program, brand and card currency, about
+ * a kilobyte each); a full cache is emptied rather than pruned, so its
+ * memory stays bounded.
+ */
+#define SETTINGS_CACHE_SIZE 128
 
 typedef struct SettingsEntry
 {
@@ -50,7 +54,6 @@ typedef struct SettingsEntry
 static MemoryContext settings_cxt = NULL;
 static SettingsEntry cache[SETTINGS_CACHE_SIZE];
 static int	cache_used = 0;
-static int	cache_next = 0;		/* the entry to replace when full */
 static int64 cache_version = 0;
 static Oid	cache_table = InvalidOid;
 
@@ -211,6 +214,19 @@ read_settings(int64 program_id, const char *brand, const char *currency,
 	return DatumGetInt64(ledger_datum(1));
 }
 
+/*
+ * forget_entries
+ *		Drop every entry and trust the cache at version from now on.  Their
+ *		memory stays until empty_cache: a read just made may live there.
+ */
+static void
+forget_entries(int64 version, Oid table)
+{
+	cache_used = 0;
+	cache_version = version;
+	cache_table = table;
+}
+
 static void
 empty_cache(int64 version, Oid table)
 {
@@ -220,10 +236,7 @@ empty_cache(int64 version, Oid table)
 											 ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(settings_cxt);
-	cache_used = 0;
-	cache_next = 0;
-	cache_version = version;
-	cache_table = table;
+	forget_entries(version, table);
 }
 
 /*
@@ -241,8 +254,9 @@ redeem_settings(int64 program_id, const char *brand, const char *currency,
 	int64		read_version;
 	Oid			read_table;
 
+	/* another version, or full: start afresh */
 	if (version != cache_version || version_table != cache_table ||
-		settings_cxt == NULL)
+		settings_cxt == NULL || cache_used == SETTINGS_CACHE_SIZE)
 		empty_cache(version, version_table);
 	for (int i = 0; i < cache_used; i++)
 	{
@@ -253,31 +267,17 @@ redeem_settings(int64 program_id, const char *brand, const char *currency,
 	}
 
 	read_version = read_settings(program_id, brand, currency, &s, &read_table);
-	/* a change committed since the member was locked: start over at it */
+	/*
+	 * A change committed after the member was locked (read committed): the
+	 * read is newer than the entries, which go; the cache goes on at it.
+	 */
 	if (read_version != cache_version || read_table != cache_table)
-	{
-		empty_cache(read_version, read_table);
-		read_version = read_settings(program_id, brand, currency, &s, &read_table);
-	}
-
-	if (cache_used < SETTINGS_CACHE_SIZE)
-		e = &cache[cache_used++];
-	else
-	{
-		e = &cache[cache_next];
-		cache_next = (cache_next + 1) % SETTINGS_CACHE_SIZE;
-	}
+		forget_entries(read_version, read_table);
+	e = &cache[cache_used++];
 	e->program_id = program_id;
 	e->brand = MemoryContextStrdup(settings_cxt, brand);
 	memcpy(e->currency, currency, GIFQ_CURRENCY_LEN);
 	e->settings = s;
-	if (read_version != cache_version || read_table != cache_table)
-	{
-		/* changed again in between: use it this once, keep nothing */
-		cache_used = 0;
-		cache_version = 0;
-		cache_table = InvalidOid;
-	}
 	return &e->settings;
 }
 
