@@ -1047,6 +1047,87 @@ BEGIN
 END $$;
 
 ------------------------------------------------------------------------
+-- rebalancing never waits unboundedly where it means not to wait
+------------------------------------------------------------------------
+
+-- gifq.rebalance, as in 0.2.0, but the steps that must not queue are
+-- bounded by a short lock_timeout.  FOR UPDATE SKIP LOCKED can still wait:
+-- a row whose updater committed while the statement ran is locked in its
+-- newest version, and PostgreSQL waits for whoever holds that one,
+-- whatever the wait policy.  Waiting there while holding the target slot
+-- could close a cycle with a session that waits for the target (seen as a
+-- deadlock under many concurrent redemptions).  Now such a wait ends after
+-- 20 ms (or the caller's shorter lock_timeout) and counts as no room: the
+-- first attempt gives everything back and waits in slot order; a session
+-- that already held its target uses the siblings it got.
+CREATE OR REPLACE FUNCTION gifq.rebalance(account bigint, target integer, need bigint,
+	dmnec boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	free integer;
+	taken integer[];
+	mine boolean;
+	caller_timeout text := current_setting('lock_timeout');
+	short_timeout text := CASE WHEN caller_timeout::interval > '0'
+		AND caller_timeout::interval < '20ms' THEN caller_timeout ELSE '20ms' END;
+BEGIN
+	BEGIN
+		-- set inside the block: rolling it back restores the caller's
+		PERFORM set_config('lock_timeout', short_timeout, true);
+		PERFORM 1 FROM gifq.account_slots
+		WHERE account_id = account AND slot = target FOR UPDATE;
+		taken := ARRAY[target];
+		LOOP
+			IF gifq.slot_room(account, taken, dmnec) >= need THEN
+				PERFORM gifq.pool_room(account, target, need, dmnec, taken);
+				PERFORM set_config('lock_timeout', caller_timeout, true);
+				RETURN true;
+			END IF;
+			SELECT slot INTO free FROM gifq.account_slots
+			WHERE account_id = account AND slot <> ALL (taken)
+			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED;
+			EXIT WHEN NOT FOUND;
+			taken := taken || free;
+		END LOOP;
+		RAISE EXCEPTION USING ERRCODE = 'QG199';
+	EXCEPTION WHEN SQLSTATE 'QG199' OR lock_not_available THEN
+		NULL;
+	END;
+	-- A session that holds none of the account's slots waits for all of
+	-- them in slot order: it holds only accounts with lower ids, so the
+	-- wait goes up the (account, slot) order transfers lock in.  One that
+	-- already holds its target (locked earlier in its transaction, as a
+	-- batch locks all its slots up front) may hold accounts with higher ids
+	-- too, so it must not wait: it takes the siblings that are free.
+	SELECT gifq.row_is_mine(xmin, xmax) INTO mine FROM gifq.account_slots
+	WHERE account_id = account AND slot = target;
+	IF NOT mine THEN
+		taken := ARRAY(SELECT slot FROM gifq.account_slots
+			WHERE account_id = account ORDER BY slot FOR UPDATE);
+	ELSE
+		taken := ARRAY[target];
+		LOOP
+			BEGIN
+				PERFORM set_config('lock_timeout', short_timeout, true);
+				SELECT slot INTO free FROM gifq.account_slots
+				WHERE account_id = account AND slot <> ALL (taken)
+				ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED;
+				PERFORM set_config('lock_timeout', caller_timeout, true);
+			EXCEPTION WHEN lock_not_available THEN
+				free := NULL;
+			END;
+			EXIT WHEN free IS NULL;
+			taken := taken || free;
+		END LOOP;
+	END IF;
+	IF gifq.slot_room(account, taken, dmnec) < need THEN
+		RETURN false;
+	END IF;
+	PERFORM gifq.pool_room(account, target, need, dmnec, taken);
+	RETURN true;
+END $$;
+
+------------------------------------------------------------------------
 -- verification: also the rules the hot tables no longer check per row.
 -- Each problem row names the account it concerns: for a transfer or a
 -- hold, its debit account (the message names the transfer or hold).
