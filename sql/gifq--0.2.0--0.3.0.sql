@@ -230,18 +230,18 @@ BEGIN
 	RETURN NULL;
 END $$;
 
-CREATE TRIGGER programs_settings_changed
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.programs
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
-CREATE TRIGGER rates_settings_changed
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.rates
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
-CREATE TRIGGER limits_settings_changed
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.limits
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
-CREATE TRIGGER brands_settings_changed
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.brands
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
+-- programs_settings_changed, rates_settings_changed, ...
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['programs', 'rates', 'limits', 'brands'] LOOP
+		EXECUTE format('CREATE TRIGGER %I'
+			' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.%I'
+			' FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed()',
+			t || '_settings_changed', t);
+	END LOOP;
+END $$;
 -- Members' accounts are not cached, and creating a member must not queue
 -- on the version row: only the programs' own accounts bump it.
 CREATE TRIGGER accounts_settings_changed_new

@@ -13,10 +13,10 @@
  * A hot system account has several slots; each backend starts at its own,
  * so program funding and points issuance do not serialise all traffic.  A
  * limit (debits_must_not_exceed_credits or its mirror) is checked per
- * slot by the UPDATE's own WHERE clause, which PostgreSQL re-evaluates on
- * the newest row version, so no interleaving can overdraw a slot, and so
- * none the account.  A slot short of room is topped up from its siblings
- * by gifq.rebalance(), which locks every slot of the account in order.
+ * slot on the very row version that is replaced (slots.c, which re-checks
+ * the newest version after a concurrent update, as UPDATE does), so no
+ * interleaving can overdraw a slot, and so none the account.  A slot short
+ * of room is topped up from its siblings by gifq.rebalance().
  *
  * Every function here runs inside SPI and throws on error; the caller's
  * transaction rolls everything back.
@@ -289,9 +289,9 @@ rebalance(const LedgerAccount *account, int slot, int64 need)
  *		ledger_apply() on a multi-slot account, in a subtransaction that is
  *		rolled back when the limit refuses the change.
  *
- * An UPDATE that waited for a concurrent writer locks the newest row
- * version before it re-checks its WHERE clause, and keeps that lock when
- * the check fails.  Holding the slot while gifq.rebalance() then waits
+ * A change that waited for a concurrent writer locks the newest row
+ * version before it re-checks it (slots.c), and keeps that lock when the
+ * check fails.  Holding the slot while gifq.rebalance() then waits
  * for its siblings could deadlock with another session doing the same;
  * rolling the subtransaction back releases the lock first.
  */

@@ -67,22 +67,8 @@ typedef struct Redemption
 
 	/* the program, brand and accounts (settings.c) */
 	int64		program_id;
-	char		program_currency[GIFQ_CURRENCY_LEN];
-	char		points_code[GIFQ_CURRENCY_LEN];
-	Numeric		points_per_unit;
-	Numeric		rate;			/* NULL: no rate for the card's currency */
-	char	   *timezone;
-	RedeemLimits limits;
-	bool		brand_found;
-	char	   *brand_country;
-	char		brand_currency[GIFQ_CURRENCY_LEN];
-	Numeric		discount_pct;
-	bool		in_stock;
-	bool		discontinued;
+	const RedeemSettings *s;
 	bool		offered;		/* the brand sells a card of this amount */
-	LedgerAccount issuance_account;
-	LedgerAccount funding_account;
-	LedgerAccount payable_account;
 
 	/* the new order's id, drawn by the first statement */
 	int64		order_id;
@@ -229,27 +215,10 @@ unknown_member_or_program(const Redemption *r)
 static void
 use_settings(Redemption *r, int64 version, Oid version_table)
 {
-	const RedeemSettings *s = redeem_settings(r->program_id, r->brand,
-											  r->amount.currency, version,
-											  version_table);
-
-	memcpy(r->program_currency, s->program_currency, GIFQ_CURRENCY_LEN);
-	memcpy(r->points_code, s->points_code, GIFQ_CURRENCY_LEN);
-	r->points_per_unit = s->points_per_unit;
-	r->rate = s->rate;
-	r->timezone = s->timezone;
-	r->limits = s->limits;
-	r->brand_found = s->brand_found;
-	r->brand_country = s->brand_country;
-	memcpy(r->brand_currency, s->brand_currency, GIFQ_CURRENCY_LEN);
-	r->discount_pct = s->discount_pct;
-	r->in_stock = s->in_stock;
-	r->discontinued = s->discontinued;
-	r->offered = s->brand_found && redeem_settings_offer(s, r->amount.units);
-	r->issuance_account = s->issuance_account;
-	r->funding_account = s->funding_account;
-	r->payable_account = s->payable_account;
-	memcpy(r->points_account.currency, s->points_code, GIFQ_CURRENCY_LEN);
+	r->s = redeem_settings(r->program_id, r->brand, r->amount.currency,
+						   version, version_table);
+	r->offered = r->s->brand_found && redeem_settings_offer(r->s, r->amount.units);
+	memcpy(r->points_account.currency, r->s->points_code, GIFQ_CURRENCY_LEN);
 }
 
 /*
@@ -273,6 +242,7 @@ lock_member(Redemption *r)
 	SPIPlanPtr	plan;
 	int64		version;
 	Oid			version_table;
+	static const char no_currency[GIFQ_CURRENCY_LEN];
 
 	values[0] = CStringGetTextDatum(r->program);
 	values[1] = CStringGetTextDatum(r->member);
@@ -305,13 +275,13 @@ lock_member(Redemption *r)
 	version_table = DatumGetObjectId(ledger_datum(8));
 	r->order_id = DatumGetInt64(ledger_datum(9));
 	/* its currency, the points code, comes with the settings */
-	ledger_read_account(10, r->program_id, r->points_code, &r->points_account);
+	ledger_read_account(10, r->program_id, no_currency, &r->points_account);
 	if (r->points_account.id == 0)
 		elog(ERROR, "member \"%s\" of program \"%s\" has no points account",
 			 r->member, r->program);
 
 	use_settings(r, version, version_table);
-	if (r->issuance_account.id == 0)
+	if (r->s->issuance_account.id == 0)
 		elog(ERROR, "program \"%s\" has no issuance account", r->program);
 }
 
@@ -395,19 +365,19 @@ check_member_and_brand(const Redemption *r)
 
 	if (r->blocked)
 		orders_refuse_blocked(r->member);
-	if (!r->brand_found)
+	if (!r->s->brand_found)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_BRAND),
 				 errmsg("unknown brand \"%s\"", r->brand),
 				 errhint("List brands with gifq_catalog(); load the catalog with gifq_catalog_load().")));
-	if (r->discontinued)
+	if (r->s->discontinued)
 		orders_refuse_discontinued(r->brand);
-	if (memcmp(r->brand_currency, r->amount.currency, GIFQ_CURRENCY_LEN) != 0)
+	if (memcmp(r->s->brand_currency, r->amount.currency, GIFQ_CURRENCY_LEN) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_BRAND_CURRENCY),
 				 errmsg("brand \"%s\" sells cards in %.*s, not %s", r->brand,
-						(int) strnlen(r->brand_currency, GIFQ_CURRENCY_LEN),
-						r->brand_currency, cur),
+						(int) strnlen(r->s->brand_currency, GIFQ_CURRENCY_LEN),
+						r->s->brand_currency, cur),
 				 errhint("Give the amount in the brand's currency.")));
 	if (!r->offered)
 		ereport(ERROR,
@@ -415,13 +385,13 @@ check_member_and_brand(const Redemption *r)
 				 errmsg("brand \"%s\" does not sell a %s card", r->brand,
 						money_to_cstring(&r->amount)),
 				 errhint("Pick an amount from the brand's denominations or range in gifq_catalog(); gifq_alternatives() lists the nearest.")));
-	if (!r->in_stock)
+	if (!r->s->in_stock)
 		orders_refuse_out_of_stock(r->brand);
-	if (r->member_country != NULL && strcmp(r->member_country, r->brand_country) != 0)
+	if (r->member_country != NULL && strcmp(r->member_country, r->s->brand_country) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_COUNTRY_NOT_SERVED),
 				 errmsg("brand \"%s\" is sold in %s, member \"%s\" is in %s",
-						r->brand, r->brand_country, r->member, r->member_country),
+						r->brand, r->s->brand_country, r->member, r->member_country),
 				 errhint("Offer the member brands of their country: gifq_catalog(country => '%s').",
 						 r->member_country)));
 }
@@ -434,9 +404,9 @@ check_member_and_brand(const Redemption *r)
 static int64
 card_points(const Redemption *r)
 {
-	bool		own = memcmp(r->amount.currency, r->program_currency,
+	bool		own = memcmp(r->amount.currency, r->s->program_currency,
 							 GIFQ_CURRENCY_LEN) == 0;
-	Numeric		rate = own ? r->points_per_unit : r->rate;
+	Numeric		rate = own ? r->s->points_per_unit : r->s->rate;
 	bool		overflow;
 	int64		points;
 
@@ -447,7 +417,7 @@ card_points(const Redemption *r)
 						pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN)),
 				 errhint("Set one with gifq_set_rate(program, currency, points_per_unit).")));
 	points = orders_to_points(r->amount.units, r->amount.currency, rate,
-							  r->points_code, &overflow);
+							  r->s->points_code, &overflow);
 	if (overflow)
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_MONEY_OUT_OF_RANGE),
@@ -486,7 +456,7 @@ member_usage(const Redemption *r, int64 *day_count, int64 *day_points,
 	Datum		values[2];
 
 	values[0] = Int64GetDatum(r->member_id);
-	values[1] = CStringGetTextDatum(r->timezone);
+	values[1] = CStringGetTextDatum(r->s->timezone);
 	ledger_run(ledger_plan(&plan_usage,
 						   "SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours'),"
 						   " coalesce(sum(points) FILTER (WHERE created_at > now() - interval '24 hours'), 0),"
@@ -513,14 +483,14 @@ member_usage(const Redemption *r, int64 *day_count, int64 *day_points,
 static bool
 check_limits(const Redemption *r, int64 points, int64 *year_total)
 {
-	const RedeemLimits *l = &r->limits;
+	const RedeemLimits *l = &r->s->limits;
 	int64		day_count = 0;
 	int64		day_points = 0;
 	int64		year_points = 0;
 	GifqMoney	pts;
 
 	pts.units = points;
-	memcpy(pts.currency, r->points_code, GIFQ_CURRENCY_LEN);
+	memcpy(pts.currency, r->s->points_code, GIFQ_CURRENCY_LEN);
 	if (l->max_single >= 0 && points > l->max_single)
 		report_limit(ERRCODE_GIFQ_SINGLE_LIMIT, "max_single_value", &l->shown[1],
 					 psprintf("The card needs %s.", money_to_cstring(&pts)),
@@ -548,7 +518,7 @@ check_limits(const Redemption *r, int64 points, int64 *year_total)
 					 &l->shown[0],
 					 psprintf("Member \"%s\" redeemed %s in the last 24 hours; the card needs %s more.",
 							  r->member,
-							  money_to_cstring(money_make(day_points, r->points_code)),
+							  money_to_cstring(money_make(day_points, r->s->points_code)),
 							  money_to_cstring(&pts)),
 					 "Redeem a smaller card, or wait until earlier redemptions are 24 hours old.");
 	*year_total = year_points + points;
@@ -569,9 +539,9 @@ flag_member(const Redemption *r, int64 order_id, int64 total)
 
 	values[0] = Int64GetDatum(r->program_id);
 	values[1] = Int64GetDatum(r->member_id);
-	values[2] = CStringGetTextDatum(r->timezone);
+	values[2] = CStringGetTextDatum(r->s->timezone);
 	values[3] = Int64GetDatum(total);
-	values[4] = Int64GetDatum(r->limits.yearly_flag);
+	values[4] = Int64GetDatum(r->s->limits.yearly_flag);
 	values[5] = Int64GetDatum(order_id);
 	values[6] = CStringGetTextDatum(r->member);
 	ledger_run(ledger_plan(&plan_flag,
@@ -649,7 +619,7 @@ insert_order(const Redemption *r, const OrderHolds *holds, bool flagged)
 	values[5] = CStringGetTextDatum(pnstrdup(r->amount.currency, GIFQ_CURRENCY_LEN));
 	values[6] = Int64GetDatum(holds->cost.units);
 	values[7] = Int64GetDatum(holds->points.units);
-	values[8] = CStringGetTextDatum(pnstrdup(r->points_code, GIFQ_CURRENCY_LEN));
+	values[8] = CStringGetTextDatum(pnstrdup(r->s->points_code, GIFQ_CURRENCY_LEN));
 	if (r->recipient != NULL || r->member_email != NULL)
 		values[9] = CStringGetTextDatum(r->recipient ? r->recipient : r->member_email);
 	else
@@ -720,18 +690,18 @@ redeem(Redemption *r, GifqMoney *points, char **status, bool *created)
 
 	memset(&holds, 0, sizeof(holds));
 	holds.points.units = card_points(r);
-	memcpy(holds.points.currency, r->points_code, GIFQ_CURRENCY_LEN);
+	memcpy(holds.points.currency, r->s->points_code, GIFQ_CURRENCY_LEN);
 	flagged = check_limits(r, holds.points.units, &year_total);
-	holds.cost.units = orders_cost(r->amount.units, r->discount_pct);
+	holds.cost.units = orders_cost(r->amount.units, r->s->discount_pct);
 	memcpy(holds.cost.currency, r->amount.currency, GIFQ_CURRENCY_LEN);
 	holds.order_id = r->order_id;
 	holds.program = r->program;
 	holds.member = r->member;
 	holds.program_id = r->program_id;
 	holds.points_account = r->points_account;
-	holds.issuance_account = r->issuance_account;
-	holds.funding_account = r->funding_account;
-	holds.payable_account = r->payable_account;
+	holds.issuance_account = r->s->issuance_account;
+	holds.funding_account = r->s->funding_account;
+	holds.payable_account = r->s->payable_account;
 	orders_place_holds(&holds);
 
 	insert_order(r, &holds, flagged);
