@@ -20,7 +20,7 @@ SELECT gifq_transfer(gifq_account('upgraded', NULL, 'issuance'),
 	gifq_account('upgraded', 'old-member'), '2000 PTS', 'earn-1') > 0 AS earned;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 SELECT to_regprocedure('gifq_redeem(text,text,text,gifq_money,text,text)') IS NULL AS no_orders_yet;
-ALTER EXTENSION gifq UPDATE;
+ALTER EXTENSION gifq UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 -- a member and funding from 0.2.0 redeem under 0.3.0
 SELECT gifq_catalog_load('{"brands": [{"id": "b-us", "name": "Brand", "country": "US",
@@ -30,6 +30,17 @@ FROM gifq_redeem('upgraded', 'old-member', 'b-us', '10.00 USD', 'r-1');
 SELECT (gifq_member_balance('upgraded', 'old-member')).available AS points_left,
 	(gifq_program_balance('upgraded')).available AS funding_left;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+SELECT to_regprocedure('gifq_set_rule(text,text,bigint,integer)') IS NULL AS no_rules_yet;
+ALTER EXTENSION gifq UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+-- the program made under 0.2.0 gets rules, a challenge, a streak type and
+-- a threshold under 0.4.0
+SELECT gifq_set_rule('upgraded', 'deal.closed', 50, 3);
+SELECT gifq_create_challenge('upgraded', 'double-deals', 'deal.closed',
+	'2026-01-01 00:00+00', '2026-02-01 00:00+00', 2, 100) > 0 AS challenge_created;
+SELECT gifq_define_streak('upgraded', 'weekly-deals', 'deal.closed', 'week', 1);
+SELECT gifq_define_threshold('upgraded', 5000, 'reward', '10.00 USD') > 0 AS threshold_created;
+SELECT event_type, points, daily_cap FROM gifq.rules;
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';
