@@ -164,3 +164,29 @@ FROM gifq.members m ORDER BY 1;
 SELECT currency, (gifq_program_balance('acme-kudos', currency)).*
 FROM (VALUES ('USD'), ('GBP')) c(currency);
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
+
+-- ======================================================================
+--  part 4: events become points.  A rule gives each closed deal its
+--  points; a challenge doubles them for a while.
+-- ======================================================================
+
+-- A closed deal earns 50 points, at most 3 deals a day; during the demo
+-- week a challenge doubles them for the first 2 completions, one per
+-- member.
+SELECT gifq_set_rule('acme-kudos', 'deal.closed', 50, daily_cap => 3);
+SELECT gifq_create_challenge('acme-kudos', 'deal-week', 'deal.closed',
+	now() - interval '1 day', now() + interval '6 days',
+	multiplier => 2, max_completions => 2, per_member_limit => 1) AS challenge \gset
+
+-- Ben closes two deals and Ana one: Ben's first and Ana's get the bonus,
+-- Ben's second only the base (one completion per member).
+SELECT 'ben' AS who, event_id, points_awarded, balance, details->'challenges' AS bonuses
+FROM gifq_record_event('acme-kudos', 'user_ben', 'deal.closed', 'crm-deal-1001');
+SELECT 'ben' AS who, event_id, points_awarded, balance, details->'skipped_challenges' AS skipped
+FROM gifq_record_event('acme-kudos', 'user_ben', 'deal.closed', 'crm-deal-1002');
+SELECT 'ana' AS who, event_id, points_awarded, balance
+FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003');
+-- The CRM's webhook fires twice: the same key replays, nothing is awarded.
+SELECT 'ana' AS who, event_id, points_awarded, balance
+FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003');
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();

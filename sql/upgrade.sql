@@ -41,6 +41,11 @@ SELECT gifq_create_challenge('upgraded', 'double-deals', 'deal.closed',
 SELECT gifq_define_streak('upgraded', 'weekly-deals', 'deal.closed', 'week', 1);
 SELECT gifq_define_threshold('upgraded', 5000, 'reward', '10.00 USD') > 0 AS threshold_created;
 SELECT event_type, points, daily_cap FROM gifq.rules;
+-- and the member made under 0.2.0 earns by them: 50 by the rule, 50 more
+-- by the double-points challenge
+SELECT points_awarded, balance FROM gifq_record_event('upgraded', 'old-member',
+	'deal.closed', 'ev-1', '2026-01-10 10:00+00');
+SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';

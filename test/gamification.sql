@@ -1,9 +1,10 @@
 -- gamification.sql: pgTAP suite for what a program defines for its
 -- engagement rules: gifq_set_rule, gifq_create_challenge,
--- gifq_define_streak and gifq_define_threshold.  Every refusal is checked
--- with its SQLSTATE and message, and refused calls change nothing.
+-- gifq_define_streak and gifq_define_threshold, and for recording events
+-- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
+-- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(66);
+SELECT plan(136);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -191,6 +192,313 @@ SELECT throws_ok($$SELECT gifq_define_threshold('tap-g', 2000, 'badge')$$, 'QG11
 SELECT throws_ok($$SELECT gifq_define_threshold('nope', 2000, 'unlock')$$, 'QG101',
 	'unknown program "nope"', 'threshold: unknown program is QG101');
 SELECT is(pg_temp.defs(), :'before', 'threshold: refused calls changed nothing');
+
+------------------------------------------------------------------------
+-- gifq_record_event
+------------------------------------------------------------------------
+
+-- a program of its own, in a time zone with DST; times are given
+-- explicitly (challenge windows in the past) except where now() is tested
+DO $$ BEGIN
+	PERFORM gifq_create_program('tap-ev', 'USD', 'PTS', 100, 'Europe/Paris');
+	PERFORM gifq_upsert_member('tap-ev', m) FROM unnest(ARRAY['ana', 'bob', 'cy']) m;
+	PERFORM gifq_upsert_member('tap-g', 'gina');
+	PERFORM gifq_set_rule('tap-ev', 'lesson', 5);
+	PERFORM gifq_set_rule('tap-ev', 'deal.closed', 10, 2);
+	PERFORM gifq_set_rule('tap-ev', 'visit', 0);
+	PERFORM gifq_set_rule('tap-ev', 'checkin', 7);
+END $$;
+-- three challenges on lessons in January (Paris), in id order
+SELECT gifq_create_challenge('tap-ev', 'jan-double', 'lesson',
+	'2026-01-01 00:00+01', '2026-02-01 00:00+01', 2) AS jd \gset
+SELECT gifq_create_challenge('tap-ev', 'jan-half', 'lesson',
+	'2026-01-01 00:00+01', '2026-02-01 00:00+01', 1.5, 2) AS jh \gset
+SELECT gifq_create_challenge('tap-ev', 'jan-once', 'lesson',
+	'2026-01-01 00:00+01', '2026-02-01 00:00+01', 1.3, NULL, 1) AS jo \gset
+SELECT gifq_create_challenge('tap-ev', 'login-bonus', 'login',
+	'2026-01-01 00:00+01', '2026-02-01 00:00+01', 5) AS lb \gset
+-- the DST day of 2026 in Paris (29 March: 23 hours)
+SELECT gifq_create_challenge('tap-ev', 'dst-triple', 'deal.closed',
+	'2026-03-29 00:00+01', '2026-03-30 00:00+02', 3) AS dt \gset
+
+-- an event recorded, summed up in one line
+CREATE FUNCTION pg_temp.rec(member text, event_type text, key text, at timestamptz,
+	attrs jsonb DEFAULT '{}') RETURNS text LANGUAGE sql AS $$
+	SELECT format('%s pts, balance %s; rule %s; applied %s; skipped %s',
+		r.points_awarded, r.balance,
+		coalesce(r.details->'rule'->>'points'
+			|| CASE WHEN (r.details->'rule'->>'capped')::boolean THEN ' capped' ELSE '' END, 'none'),
+		(SELECT coalesce(string_agg(format('%s+%s', c->>'name', c->>'bonus'), ',' ORDER BY i), '-')
+			FROM jsonb_array_elements(r.details->'challenges') WITH ORDINALITY x(c, i)),
+		(SELECT coalesce(string_agg(format('%s:%s', c->>'name', c->>'reason'), ',' ORDER BY i), '-')
+			FROM jsonb_array_elements(r.details->'skipped_challenges') WITH ORDINALITY x(c, i)))
+	FROM gifq_record_event('tap-ev', member, event_type, key, at, attrs) r
+$$;
+-- SQLSTATE, message and detail of a refused statement
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+	RETURN format('%s %s (%s)', st, msg, det);
+END $$;
+-- what events change, as one text, to show a refused call changed nothing
+CREATE FUNCTION pg_temp.ev_state() RETURNS text LANGUAGE sql AS $$
+	SELECT format('events %s, completions %s, counters %s, transfers %s, balances %s',
+		(SELECT count(*) FROM gifq.events),
+		(SELECT count(*) FROM gifq.challenge_completions),
+		(SELECT sum(completions) FROM gifq.challenges),
+		(SELECT count(*) FROM gifq.transfers),
+		(SELECT string_agg(format('%s=%s', m.external_id,
+			(gifq_member_balance(p.code, m.external_id)).available), ',' ORDER BY p.code, m.external_id)
+			FROM gifq.members m JOIN gifq.programs p ON p.id = m.program_id))
+$$;
+-- a transfer: kind, amount, and its accounts by member or kind
+CREATE FUNCTION pg_temp.xfer(id bigint) RETURNS text LANGUAGE sql AS $$
+	SELECT format('%s %s: %s -> %s', t.kind, gifq_from_minor_units(t.amount, t.currency),
+		coalesce(dm.external_id, d.kind), coalesce(cm.external_id, c.kind))
+	FROM gifq.transfers t
+	JOIN gifq.accounts d ON d.id = t.debit_account_id LEFT JOIN gifq.members dm ON dm.id = d.member_id
+	JOIN gifq.accounts c ON c.id = t.credit_account_id LEFT JOIN gifq.members cm ON cm.id = c.member_id
+	WHERE t.id = xfer.id
+$$;
+
+-- base and challenges: 5 + round(5 x 1) + round(5 x 0.5 = 2.5 -> 3) + round(5 x 0.3 = 1.5 -> 2)
+CREATE TEMP TABLE l1 AS SELECT * FROM gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L1"}');
+SELECT is((SELECT points_awarded FROM l1), 15::bigint,
+	'event: base plus every running challenge''s bonus, each on the base (no compounding)');
+SELECT is((SELECT balance::text FROM l1), '15 PTS', 'event: balance is the member''s points after it');
+SELECT is((SELECT details - 'transfer_id' FROM l1), jsonb_build_object(
+	'rule', '{"points": 5, "rule_points": 5, "daily_cap": null, "capped": false}'::jsonb,
+	'challenges', jsonb_build_array(
+		jsonb_build_object('challenge_id', :jd, 'name', 'jan-double', 'multiplier', 2, 'bonus', 5),
+		jsonb_build_object('challenge_id', :jh, 'name', 'jan-half', 'multiplier', 1.5, 'bonus', 3),
+		jsonb_build_object('challenge_id', :jo, 'name', 'jan-once', 'multiplier', 1.3, 'bonus', 2)),
+	'skipped_challenges', '[]'::jsonb),
+	'event: details list the rule and the applied challenges in id order, halves rounded up');
+SELECT is(pg_temp.xfer((SELECT (details->>'transfer_id')::bigint FROM l1)),
+	'posted 15 PTS: issuance -> ana', 'event: one posted transfer from issuance to the member');
+SELECT is((SELECT format('%s/%s/%s/%s/%s', e.member_id = m.id, e.base_points, e.points,
+	e.transfer_id = (l.details->>'transfer_id')::bigint, e.attributes)
+	FROM gifq.events e JOIN l1 l ON l.event_id = e.id JOIN gifq.members m ON m.external_id = 'ana'
+		AND m.program_id = e.program_id), 't/5/15/t/{"lesson": "L1"}',
+	'event: stored with its member, base, points, transfer and attributes');
+SELECT is((gifq_member_balance('tap-ev', 'ana')).available::text, '15 PTS',
+	'event: the points are available to the member');
+
+-- per_member_limit and max_completions
+SELECT is(pg_temp.rec('ana', 'lesson', 'ana-l2', '2026-01-11 12:00+01'),
+	'13 pts, balance 28 PTS; rule 5; applied jan-double+5,jan-half+3; skipped jan-once:per_member_limit',
+	'event: a challenge the member completed per_member_limit times is skipped');
+SELECT is(pg_temp.rec('bob', 'lesson', 'bob-l1', '2026-01-12 12:00+01'),
+	'12 pts, balance 12 PTS; rule 5; applied jan-double+5,jan-once+2; skipped jan-half:max_completions',
+	'event: a challenge completed max_completions times in the program is skipped');
+SELECT is(pg_temp.rec('cy', 'lesson', 'cy-l1', '2026-01-01 00:00+01'),
+	'12 pts, balance 12 PTS; rule 5; applied jan-double+5,jan-once+2; skipped jan-half:max_completions',
+	'event: at a challenge''s starts_at it runs');
+-- challenges not running at occurred_at are in neither list
+SELECT is(pg_temp.rec('ana', 'lesson', 'ana-l0', '2025-12-31 23:59:59+01'),
+	'5 pts, balance 33 PTS; rule 5; applied -; skipped -',
+	'event: a late event before the challenges started gets none of them');
+SELECT is(pg_temp.rec('ana', 'lesson', 'ana-l3', '2026-02-01 00:00+01'),
+	'5 pts, balance 38 PTS; rule 5; applied -; skipped -', 'event: at a challenge''s ends_at it has ended');
+SELECT is((SELECT string_agg(format('%s:%s/%s', name, completions,
+		(SELECT count(*) FROM gifq.challenge_completions cc WHERE cc.challenge_id = c.id)), ',' ORDER BY id)
+	FROM gifq.challenges c WHERE program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-ev')),
+	'jan-double:0/4,jan-half:2/2,jan-once:0/3,login-bonus:0/0,dst-triple:0/0',
+	'event: the completions counter moves only for a challenge with max_completions');
+SELECT is((SELECT sum(bonus) FROM gifq.challenge_completions WHERE challenge_id = :jh), 6::numeric,
+	'event: each completion keeps its bonus');
+
+-- no rule, or a rule of 0 points: no base points, no challenge, no transfer
+SELECT is(pg_temp.rec('ana', 'login', 'ana-login', '2026-01-15 09:00+01'),
+	'0 pts, balance 38 PTS; rule none; applied -; skipped login-bonus:no_base_points',
+	'event: without a rule there are no points, and challenges are skipped');
+SELECT is((SELECT details FROM gifq.events WHERE idempotency_key = 'ana-login'),
+	jsonb_build_object('rule', NULL, 'challenges', '[]'::jsonb, 'skipped_challenges',
+		jsonb_build_array(jsonb_build_object('challenge_id', :lb, 'name', 'login-bonus',
+			'reason', 'no_base_points')), 'transfer_id', NULL),
+	'event: without a rule, details show rule null, the skipped challenge and no transfer');
+SELECT is((SELECT format('%s/%s/%s/%s', base_points, points, transfer_id, balance_after)
+	FROM gifq.events WHERE idempotency_key = 'ana-login'), '0/0//38',
+	'event: an event with no points is recorded without a transfer, with the balance unchanged');
+SELECT is(pg_temp.rec('ana', 'visit', 'ana-visit', '2026-01-15 09:00+01'),
+	'0 pts, balance 38 PTS; rule 0; applied -; skipped -', 'event: a rule of 0 points gives 0');
+SELECT is((SELECT details->'rule' FROM gifq.events WHERE idempotency_key = 'ana-visit'),
+	'{"points": 0, "rule_points": 0, "daily_cap": null, "capped": false}'::jsonb,
+	'event: a rule of 0 points is not "capped"');
+
+-- the daily cap counts rewarded events of the program's day: in Paris, 29
+-- March 2026 runs from 00:00+01 to 24:00+02 (23 hours)
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d1', '2026-03-29 00:30+01'),
+	'30 pts, balance 68 PTS; rule 10; applied dst-triple+20; skipped -', 'cap: first event of the day');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d2', '2026-03-29 23:30+02'),
+	'30 pts, balance 98 PTS; rule 10; applied dst-triple+20; skipped -',
+	'cap: second event of the day (UTC: another day)');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d3', '2026-03-29 12:00+02'),
+	'0 pts, balance 98 PTS; rule 0 capped; applied -; skipped dst-triple:no_base_points',
+	'cap: a late third event of the same local day is capped, and its challenge skipped');
+SELECT is((SELECT jsonb_build_object('base', base_points, 'points', points,
+		'rule', details->'rule', 'transfer_id', details->'transfer_id')
+	FROM gifq.events WHERE idempotency_key = 'ana-d3'),
+	'{"base": 0, "points": 0, "rule": {"points": 0, "rule_points": 10, "daily_cap": 2, "capped": true},
+		"transfer_id": null}'::jsonb,
+	'cap: the capped event has base 0, capped true and no transfer');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d4', '2026-03-30 00:10+02'),
+	'10 pts, balance 108 PTS; rule 10; applied -; skipped -',
+	'cap: ten minutes after local midnight is a new day (23 hours after the first)');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d5', '2026-03-28 23:50+01'),
+	'10 pts, balance 118 PTS; rule 10; applied -; skipped -',
+	'cap: a late event counts toward its own day, before the challenge ran');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d6', '2026-03-28 08:00+01'),
+	'10 pts, balance 128 PTS; rule 10; applied -; skipped -', 'cap: its day has room for two');
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d7', '2026-03-28 00:00+01'),
+	'0 pts, balance 128 PTS; rule 0 capped; applied -; skipped -', 'cap: then that day is capped too');
+SELECT is(pg_temp.rec('bob', 'deal.closed', 'bob-d1', '2026-03-29 00:00+01'),
+	'30 pts, balance 42 PTS; rule 10; applied dst-triple+20; skipped -',
+	'cap: another member''s events do not count; at the challenge''s start it runs');
+SELECT is(pg_temp.rec('bob', 'deal.closed', 'bob-d2', '2026-03-30 00:00+02'),
+	'10 pts, balance 52 PTS; rule 10; applied -; skipped -',
+	'cap: local midnight starts a new day and ends the challenge');
+SELECT is(pg_temp.rec('bob', 'deal.closed', 'bob-d3', '2026-03-29 20:00+02'),
+	'30 pts, balance 82 PTS; rule 10; applied dst-triple+20; skipped -',
+	'cap: the 23-hour day ends at local midnight (the event just after does not count in it)');
+DO $$ BEGIN
+	PERFORM gifq_record_event('tap-ev', 'cy', 'checkin', k, '2026-03-29 09:00+02')
+	FROM unnest(ARRAY['cy-c1', 'cy-c2']) k;
+END $$;
+SELECT is(pg_temp.rec('cy', 'deal.closed', 'cy-d1', '2026-03-29 11:00+02'),
+	'30 pts, balance 56 PTS; rule 10; applied dst-triple+20; skipped -',
+	'cap: only events of the rule''s type count (two check-ins that day)');
+DO $$ BEGIN PERFORM gifq_set_rule('tap-ev', 'deal.closed', 10, 3); END $$;
+SELECT is(pg_temp.rec('ana', 'deal.closed', 'ana-d8', '2026-03-29 18:00+02'),
+	'30 pts, balance 158 PTS; rule 10; applied dst-triple+20; skipped -',
+	'cap: capped events do not count (cap raised to 3: the day has 2 rewarded, 1 capped)');
+
+-- occurred_at defaults to now(); up to 5 minutes ahead is accepted; the
+-- balance is what is available (cy spent 2 points and has 3 on hold)
+DO $$ BEGIN
+	PERFORM gifq_transfer(gifq_account('tap-ev', 'cy'), gifq_account('tap-ev', NULL, 'issuance'), '2 PTS');
+	PERFORM gifq_transfer(gifq_account('tap-ev', 'cy'), gifq_account('tap-ev', NULL, 'issuance'), '3 PTS',
+		NULL, true);
+END $$;
+SELECT is(pg_temp.rec('cy', 'checkin', 'cy-now', NULL),
+	'7 pts, balance 58 PTS; rule 7; applied -; skipped -',
+	'now: an event without occurred_at; balance net of debits and holds');
+SELECT is((SELECT format('%s/%s', occurred_at = now(), occurred_given) FROM gifq.events
+	WHERE idempotency_key = 'cy-now'), 't/f', 'now: it happened at now(), not given');
+SELECT lives_ok($$SELECT gifq_record_event('tap-ev', 'cy', 'checkin', 'cy-soon',
+	clock_timestamp() + interval '4 minutes')$$, 'now: 4 minutes ahead is accepted');
+SELECT lives_ok(format('SELECT gifq_record_event(%L, %L, %L, %L, %L)', 'tap-ev', 'cy', 'checkin',
+	repeat('k', 200), '2026-01-20 10:00+01'), 'key: 200 characters are accepted');
+
+-- idempotency: the same call again returns the first result, awards nothing
+SELECT pg_temp.ev_state() AS before \gset
+SELECT is((SELECT r::text FROM gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L1"}') r), (SELECT l::text FROM l1 l),
+	'replay: the same call returns the first result (its balance as it was then)');
+SELECT is((SELECT r::text FROM gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	'2026-01-10 11:00+00', '{"lesson": "L1"}') r), (SELECT l::text FROM l1 l),
+	'replay: the same time in another offset is the same call');
+SELECT is((SELECT r::text FROM gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	attributes => '{"lesson": "L1"}') r), (SELECT l::text FROM l1 l),
+	'replay: a repeat without occurred_at does not compare it');
+SELECT is((SELECT event_id FROM gifq_record_event('tap-ev', 'cy', 'checkin', 'cy-now',
+	'2026-01-01 00:00+01')), (SELECT id FROM gifq.events WHERE idempotency_key = 'cy-now'),
+	'replay: a repeat with occurred_at of an event given without it does not compare it');
+SELECT is((SELECT event_id FROM gifq_record_event('tap-ev', 'ana', 'deal.closed', 'ana-d3',
+	'2026-03-29 12:00+02')), (SELECT id FROM gifq.events WHERE idempotency_key = 'ana-d3'),
+	'replay: a capped event replays as it was');
+SELECT is(pg_temp.ev_state(), :'before', 'replay: repeats changed nothing');
+SELECT is(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'bob', 'lesson', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L1"}')$$),
+	'QG109 idempotency key "ana-l1" was used for another event (Field "member" differs: another member the first time, "bob" now.)',
+	'replay: the key with another member is QG109');
+SELECT is(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'ana', 'deal.closed', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L1"}')$$),
+	'QG109 idempotency key "ana-l1" was used for another event (Field "event_type" differs: lesson the first time, deal.closed now.)',
+	'replay: the key with another event type is QG109');
+SELECT is(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	'2026-01-10 12:01+01', '{"lesson": "L1"}')$$),
+	format('QG109 idempotency key "ana-l1" was used for another event (Field "occurred_at" differs: %s the first time, %s now.)',
+		'2026-01-10 12:00+01'::timestamptz, '2026-01-10 12:01+01'::timestamptz),
+	'replay: the key with another occurred_at is QG109');
+SELECT is(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L2"}')$$),
+	'QG109 idempotency key "ana-l1" was used for another event (Field "attributes" differs.)',
+	'replay: the key with other attributes is QG109');
+SELECT is(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'ana-l1', NULL)$$),
+	'QG109 idempotency key "ana-l1" was used for another event (Field "attributes" differs.)',
+	'replay: the key with the default attributes after others is QG109');
+
+-- refusals
+SELECT throws_ok($$SELECT gifq_record_event('nope', 'ana', 'lesson', 'k1')$$, 'QG101',
+	'unknown program "nope"', 'refused: unknown program is QG101');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'zed', 'lesson', 'k1')$$, 'QG102',
+	'unknown member "zed" in program "tap-ev"', 'refused: unknown member is QG102');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'gina', 'lesson', 'k1')$$, 'QG102',
+	'unknown member "gina" in program "tap-ev"', 'refused: a member of another program is QG102');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'a b', 'k1')$$, 'QG115',
+	'invalid event_type ''a b''', 'refused: an event type with a space is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', NULL, 'k1')$$, 'QG115',
+	'invalid event_type NULL', 'refused: a NULL event type is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', NULL)$$, 'QG115',
+	'invalid idempotency key NULL', 'refused: a NULL key is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', '')$$, 'QG115',
+	'invalid idempotency key ''''', 'refused: an empty key is QG115');
+SELECT throws_ok(format('SELECT gifq_record_event(%L, %L, %L, %L)', 'tap-ev', 'ana', 'lesson',
+	repeat('k', 201)), 'QG115', format('invalid idempotency key %L', repeat('k', 201)),
+	'refused: a key of 201 characters is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'k1', 'infinity')$$, 'QG115',
+	'invalid occurred_at infinity', 'refused: an infinite occurred_at is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'k1', '-infinity')$$, 'QG115',
+	'invalid occurred_at -infinity', 'refused: occurred_at -infinity is QG115');
+SELECT matches(pg_temp.err($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'k1',
+	clock_timestamp() + interval '6 minutes')$$), '^QG115 invalid occurred_at \d{4}-',
+	'refused: occurred_at more than 5 minutes ahead is QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'k1', NULL, '[1]')$$, 'QG115',
+	'invalid attributes [1]', 'refused: attributes not an object are QG115');
+SELECT throws_ok($$SELECT gifq_record_event('tap-ev', 'ana', 'lesson', 'k1', NULL, NULL)$$, 'QG115',
+	'invalid attributes NULL', 'refused: NULL attributes are QG115');
+SELECT is(pg_temp.ev_state(), :'before', 'refused: refused calls changed nothing');
+
+-- keys are per program
+SELECT isnt((SELECT event_id FROM gifq_record_event('tap-g', 'gina', 'login', 'ana-l1',
+	'2026-01-10 12:00+01', '{"lesson": "L1"}')), (SELECT event_id FROM l1),
+	'replay: the same key in another program is another event');
+
+-- events and completions are kept for good
+SELECT throws_ok($$UPDATE gifq.events SET points = 0$$, 'QG120',
+	'rows of gifq.events are immutable: UPDATE refused', 'immutable: events refuse UPDATE');
+SELECT throws_ok($$DELETE FROM gifq.events$$, 'QG120',
+	'rows of gifq.events are immutable: DELETE refused', 'immutable: events refuse DELETE');
+SELECT throws_ok($$TRUNCATE gifq.events$$, 'QG120',
+	'rows of gifq.events are immutable: TRUNCATE refused', 'immutable: events refuse TRUNCATE');
+SELECT throws_ok($$UPDATE gifq.challenge_completions SET bonus = 0$$, 'QG120',
+	'rows of gifq.challenge_completions are immutable: UPDATE refused',
+	'immutable: completions refuse UPDATE');
+SELECT throws_ok($$DELETE FROM gifq.challenge_completions$$, 'QG120',
+	'rows of gifq.challenge_completions are immutable: DELETE refused',
+	'immutable: completions refuse DELETE');
+SELECT throws_ok($$TRUNCATE gifq.challenge_completions$$, 'QG120',
+	'rows of gifq.challenge_completions are immutable: TRUNCATE refused',
+	'immutable: completions refuse TRUNCATE');
+
+-- the ledger agrees with the events
+SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
+	WHERE (e.points > 0) <> (t.id IS NOT NULL) OR t.amount <> e.points
+		OR t.metadata->>'event_id' <> e.id::text$$,
+	'ledger: every event with points has one transfer of its points, the others none');
+SELECT is((SELECT string_agg(format('%s=%s', m, (gifq_member_balance('tap-ev', m)).available), ','
+		ORDER BY m) FROM unnest(ARRAY['ana', 'bob', 'cy']) m),
+	'ana=158 PTS,bob=82 PTS,cy=72 PTS', 'ledger: the members'' balances are the sum of their events (cy: less 5)');
+SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'ledger: verify finds nothing wrong');
 
 SELECT * FROM finish();
 ROLLBACK;
