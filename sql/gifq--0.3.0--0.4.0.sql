@@ -111,14 +111,18 @@ CREATE TABLE gifq.challenge_completions (
 );
 CREATE INDEX challenge_completions_member ON gifq.challenge_completions (challenge_id, member_id);
 
-CREATE TRIGGER events_immutable BEFORE UPDATE OR DELETE ON gifq.events
-	FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change();
-CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON gifq.events
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change();
-CREATE TRIGGER challenge_completions_immutable BEFORE UPDATE OR DELETE ON gifq.challenge_completions
-	FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change();
-CREATE TRIGGER challenge_completions_no_truncate BEFORE TRUNCATE ON gifq.challenge_completions
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change();
+-- append-only, like transfers: <table>_immutable and <table>_no_truncate
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['events', 'challenge_completions'] LOOP
+		EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON gifq.%I'
+			' FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change()', t || '_immutable', t);
+		EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON gifq.%I'
+			' FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change()', t || '_no_truncate', t);
+	END LOOP;
+END $$;
 
 SELECT pg_catalog.pg_extension_config_dump('gifq.events', '');
 SELECT pg_catalog.pg_extension_config_dump('gifq.events_id_seq', '');
