@@ -588,6 +588,85 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb) IS 'record a member''s event: points by the rule and running challenges, posted to their points account; idempotent by key';
 
+-- gifq.record_events: gifq_record_events' work.  Checks the whole batch
+-- first (QG118 names the element), then locks every member it names in id
+-- order and the limited challenges of its event types in id order (the
+-- order a single event locks them in: members, then challenges, then the
+-- ledger), so concurrent batches never wait on each other in a cycle;
+-- then records the events one by one, in the batch's order, exactly as
+-- gifq_record_event would.
+CREATE FUNCTION gifq.record_events(_program text, _events jsonb)
+RETURNS SETOF gifq.events
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	pid bigint := gifq.program_id(_program);
+	ev jsonb;
+	i integer := 0;
+	bad text;
+	at timestamptz;
+BEGIN
+	IF jsonb_typeof(_events) IS DISTINCT FROM 'array' OR jsonb_array_length(_events) = 0 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG118',
+			MESSAGE = format('invalid event batch %s', left(coalesce(_events::text, 'NULL'), 200)),
+			HINT = 'Give a non-empty JSON array of objects with member, event_type and idempotency_key.';
+	END IF;
+	FOR ev IN SELECT value FROM jsonb_array_elements(_events) LOOP
+		i := i + 1;
+		IF jsonb_typeof(ev) <> 'object' OR NOT ev ?& ARRAY['member', 'event_type', 'idempotency_key']
+			OR jsonb_typeof(ev->'member') <> 'string'
+			OR jsonb_typeof(ev->'event_type') <> 'string'
+			OR jsonb_typeof(ev->'idempotency_key') <> 'string'
+			OR ev ? 'occurred_at' AND jsonb_typeof(ev->'occurred_at') NOT IN ('string', 'null')
+			OR ev ? 'attributes' AND jsonb_typeof(ev->'attributes') <> 'object' THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG118',
+				MESSAGE = format('invalid event %s in batch: %s', i, left(ev::text, 200)),
+				HINT = 'Each event needs member, event_type and idempotency_key (strings); occurred_at (a time as a string) and attributes (an object) are optional.';
+		END IF;
+		SELECT k INTO bad FROM jsonb_object_keys(ev) k
+		WHERE k NOT IN ('member', 'event_type', 'idempotency_key', 'occurred_at', 'attributes')
+		LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG118',
+				MESSAGE = format('unknown field "%s" in event %s of batch', bad, i),
+				HINT = 'Fields are member, event_type, idempotency_key, occurred_at and attributes.';
+		END IF;
+		BEGIN
+			at := (ev->>'occurred_at')::timestamptz;
+		EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG118',
+				MESSAGE = format('invalid occurred_at %s in event %s of batch', ev->'occurred_at', i),
+				HINT = 'Give a time such as "2026-11-28T09:30:00Z".';
+		END;
+	END LOOP;
+
+	PERFORM 1 FROM gifq.members m
+	WHERE m.program_id = pid
+		AND m.external_id IN (SELECT e->>'member' FROM jsonb_array_elements(_events) e)
+	ORDER BY m.id FOR NO KEY UPDATE;
+	PERFORM 1 FROM gifq.challenges c
+	WHERE c.program_id = pid AND c.max_completions IS NOT NULL
+		AND c.event_type IN (SELECT e->>'event_type' FROM jsonb_array_elements(_events) e)
+	ORDER BY c.id FOR NO KEY UPDATE;
+
+	FOR ev IN SELECT value FROM jsonb_array_elements(_events) LOOP
+		RETURN NEXT gifq.record_event(_program, ev->>'member', ev->>'event_type',
+			ev->>'idempotency_key', (ev->>'occurred_at')::timestamptz,
+			coalesce(ev->'attributes', '{}'));
+	END LOOP;
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_record_events(program text, events jsonb)
+RETURNS TABLE(idempotency_key text, event_id bigint, points_awarded bigint,
+	balance @extschema@.gifq_money, details jsonb)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT e.idempotency_key, e.id, e.points,
+		@extschema@.gifq_from_minor_units(e.balance_after, p.points_code), e.details
+	FROM gifq.record_events(program, events) WITH ORDINALITY AS e
+	JOIN gifq.programs p ON p.id = e.program_id
+	ORDER BY e.ordinality
+$$;
+COMMENT ON FUNCTION @extschema@.gifq_record_events(text, jsonb) IS 'record many events (a backfill) in one call, all or none, each as gifq_record_event would';
+
 ------------------------------------------------------------------------
 -- privileges (see the note in gifq--0.1.0--0.2.0.sql)
 ------------------------------------------------------------------------
@@ -597,6 +676,7 @@ REVOKE ALL ON FUNCTION
 	@extschema@.gifq_create_challenge(text, text, text, timestamptz, timestamptz, numeric, integer, integer),
 	@extschema@.gifq_define_streak(text, text, text, text, integer),
 	@extschema@.gifq_define_threshold(text, bigint, text, @extschema@.gifq_money),
-	@extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb)
+	@extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb),
+	@extschema@.gifq_record_events(text, jsonb)
 FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;

@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(136);
+SELECT plan(148);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -489,6 +489,58 @@ SELECT throws_ok($$DELETE FROM gifq.challenge_completions$$, 'QG120',
 SELECT throws_ok($$TRUNCATE gifq.challenge_completions$$, 'QG120',
 	'rows of gifq.challenge_completions are immutable: TRUNCATE refused',
 	'immutable: completions refuse TRUNCATE');
+
+------------------------------------------------------------------------
+-- gifq_record_events: the bulk form
+------------------------------------------------------------------------
+
+SELECT gifq_create_program('tap-bulk', 'USD', 'PTS', 100, 'Europe/Paris');
+SELECT gifq_upsert_member('tap-bulk', 'ann'), gifq_upsert_member('tap-bulk', 'bea');
+SELECT gifq_set_rule('tap-bulk', 'deal.closed', 10, 2);
+SELECT gifq_create_challenge('tap-bulk', 'first-two', 'deal.closed',
+	'2026-01-01 00:00+01', '2026-02-01 00:00+01', 2, 2);
+SELECT pg_temp.ev_state() AS before \gset
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '[
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "k1"},
+	{"member": "ann", "event_type": "deal.closed"}]')$$),
+	'QG118 invalid event 2 in batch: {"member": "ann", "event_type": "deal.closed"} ()',
+	'bulk: an event without a key is QG118 naming it');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '[
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "k1", "points": 5}]')$$),
+	'QG118 unknown field "points" in event 1 of batch ()', 'bulk: an unknown field is QG118');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '[
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "k1", "occurred_at": "yesterday-ish"}]')$$),
+	'QG118 invalid occurred_at "yesterday-ish" in event 1 of batch ()', 'bulk: an unreadable time is QG118');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '[]')$$),
+	'QG118 invalid event batch [] ()', 'bulk: an empty batch is QG118');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '{"member": "ann"}')$$),
+	'QG118 invalid event batch {"member": "ann"} ()', 'bulk: an object instead of an array is QG118');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-bulk', '[
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "k1", "occurred_at": "2026-01-05T10:00:00Z"},
+	{"member": "zed", "event_type": "deal.closed", "idempotency_key": "k2", "occurred_at": "2026-01-05T10:00:00Z"}]')$$),
+	'QG102 unknown member "zed" in program "tap-bulk" ()', 'bulk: an unknown member is QG102');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('nope', '[]')$$),
+	'QG101 unknown program "nope" ()', 'bulk: an unknown program is QG101');
+SELECT is(pg_temp.ev_state(), :'before', 'bulk: refused batches record nothing, not even their good events');
+
+SELECT results_eq($$SELECT idempotency_key, points_awarded, balance::text,
+		details->'rule'->>'capped', jsonb_array_length(details->'challenges')
+	FROM gifq_record_events('tap-bulk', '[
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "b1", "occurred_at": "2026-01-05T10:00:00Z"},
+	{"member": "bea", "event_type": "deal.closed", "idempotency_key": "b2", "occurred_at": "2026-01-05T10:00:00Z", "attributes": {"deal": "D-2"}},
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "b3", "occurred_at": "2026-01-05T11:00:00Z"},
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "b4", "occurred_at": "2026-01-05T12:00:00Z"},
+	{"member": "ann", "event_type": "deal.closed", "idempotency_key": "b1", "occurred_at": "2026-01-05T10:00:00Z"}]')$$,
+	$$VALUES ('b1', 20::bigint, '20 PTS', 'false', 1), ('b2', 20::bigint, '20 PTS', 'false', 1),
+		('b3', 10::bigint, '30 PTS', 'false', 0), ('b4', 0::bigint, '30 PTS', 'true', 0),
+		('b1', 20::bigint, '20 PTS', 'false', 1)$$,
+	'bulk: events in the batch''s order, as single calls would go: first two completions, the cap, a replay');
+SELECT is((SELECT attributes FROM gifq.events WHERE idempotency_key = 'b2'), '{"deal": "D-2"}'::jsonb,
+	'bulk: attributes are stored');
+SELECT is((SELECT occurred_given FROM gifq.events WHERE idempotency_key = 'b1'), true,
+	'bulk: a given time is marked as given');
+SELECT is((SELECT count(*) FROM gifq.events e JOIN gifq.programs p ON p.id = e.program_id
+	WHERE p.code = 'tap-bulk'), 4::bigint, 'bulk: four events stored (the repeat replayed)');
 
 -- the ledger agrees with the events
 SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
