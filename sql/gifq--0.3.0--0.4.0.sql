@@ -289,6 +289,12 @@ BEGIN
 		UPDATE gifq.streak_types x SET grace_periods = gifq_define_streak.grace_periods,
 			updated_at = now()
 		WHERE x.program_id = pid AND x.streak_type = gifq_define_streak.streak_type;
+		-- the new grace judges every gap, past ones too: recount
+		UPDATE gifq.streaks x SET (current_streak, longest_streak) =
+			(SELECT r.current_streak, r.longest_streak
+			FROM gifq.streak_runs(x.member_id, x.streak_type, gifq_define_streak.grace_periods) r),
+			updated_at = now()
+		WHERE x.program_id = pid AND x.streak_type = gifq_define_streak.streak_type;
 	END IF;
 END $$;
 COMMENT ON FUNCTION @extschema@.gifq_define_streak(text, text, text, text, integer) IS 'a streak of consecutive days, weeks or months with an event of a type, with grace periods';
@@ -668,6 +674,119 @@ $$;
 COMMENT ON FUNCTION @extschema@.gifq_record_events(text, jsonb) IS 'record many events (a backfill) in one call, all or none, each as gifq_record_event would';
 
 ------------------------------------------------------------------------
+-- streaks
+------------------------------------------------------------------------
+
+-- The periods in which a member had a qualifying event, per streak type,
+-- numbered by gifq.period_no; and each member's streak, kept by the
+-- trigger gifq.streak_event (src/streaks.c) on every recorded event.
+CREATE TABLE gifq.streak_periods (
+	member_id bigint NOT NULL,
+	streak_type text NOT NULL,
+	period_no integer NOT NULL,
+	first_at timestamptz NOT NULL,
+	PRIMARY KEY (member_id, streak_type, period_no)
+);
+CREATE TABLE gifq.streaks (
+	member_id bigint NOT NULL,
+	streak_type text NOT NULL,
+	program_id bigint NOT NULL,
+	current_streak integer NOT NULL,
+	longest_streak integer NOT NULL,
+	last_period_no integer NOT NULL,
+	last_qualifying_event timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (member_id, streak_type)
+);
+SELECT pg_catalog.pg_extension_config_dump('gifq.streak_periods', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.streaks', '');
+
+-- gifq.period_no: the number of the day, week (Monday to Sunday) or month
+-- a local time falls in, counted from Monday 3 January 2000, so that
+-- consecutive periods have consecutive numbers whatever their length (a
+-- 23-hour day, a 31-day month).
+CREATE FUNCTION gifq.period_no(period text, local timestamp) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE period
+	WHEN 'day' THEN local::date - DATE '2000-01-03'
+	WHEN 'week' THEN (date_trunc('week', local)::date - DATE '2000-01-03') / 7
+	ELSE (extract(year FROM local)::integer - 2000) * 12
+		+ extract(month FROM local)::integer - 1 END;
+
+-- gifq.period_start: when period n begins, in time zone tz.
+CREATE FUNCTION gifq.period_start(period text, n integer, tz text) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (CASE period
+	WHEN 'day' THEN (DATE '2000-01-03' + n)::timestamp
+	WHEN 'week' THEN (DATE '2000-01-03' + 7 * n)::timestamp
+	ELSE make_date(2000 + div(n, 12)::integer - CASE WHEN n < 0 AND mod(n, 12) <> 0 THEN 1 ELSE 0 END,
+		mod(mod(n, 12) + 12, 12) + 1, 1)::timestamp END) AT TIME ZONE tz;
+
+-- gifq.streak_runs: a member's streak recounted from all their qualifying
+-- periods: runs of periods whose gaps are at most grace missed periods
+-- each; current is the length of the latest run, longest of the longest.
+CREATE FUNCTION gifq.streak_runs(_member_id bigint, _streak_type text, _grace integer,
+	OUT current_streak integer, OUT longest_streak integer)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH p AS (
+		SELECT period_no, period_no - lag(period_no) OVER (ORDER BY period_no) - 1 AS gap
+		FROM gifq.streak_periods WHERE member_id = _member_id AND streak_type = _streak_type
+	), r AS (
+		SELECT period_no, count(*) FILTER (WHERE gap IS NULL OR gap > _grace)
+			OVER (ORDER BY period_no) AS run
+		FROM p
+	), runs AS (
+		SELECT run, count(*)::integer AS len FROM r GROUP BY run
+	)
+	SELECT (SELECT len FROM runs ORDER BY run DESC LIMIT 1), (SELECT max(len) FROM runs)
+$$;
+
+CREATE FUNCTION gifq.streak_event() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'gifq_streak_event' LANGUAGE C;
+CREATE TRIGGER events_streaks AFTER INSERT ON gifq.events
+	FOR EACH ROW EXECUTE FUNCTION gifq.streak_event();
+
+CREATE FUNCTION @extschema@.gifq_streak(program text, member text, streak_type text)
+RETURNS TABLE(current_streak integer, longest_streak integer,
+	last_qualifying_event timestamptz, grace_period_until timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+	p gifq.programs;
+	t gifq.streak_types;
+	mid bigint;
+	s gifq.streaks;
+	until timestamptz;
+BEGIN
+	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(program);
+	SELECT * INTO t FROM gifq.streak_types x
+	WHERE x.program_id = p.id AND x.streak_type = gifq_streak.streak_type;
+	IF t.program_id IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG301',
+			MESSAGE = format('unknown streak type %s in program "%s"',
+				coalesce(quote_literal(gifq_streak.streak_type), 'NULL'), program),
+			HINT = 'Define it first with gifq_define_streak().';
+	END IF;
+	SELECT m.id INTO mid FROM gifq.members m WHERE m.program_id = p.id AND m.external_id = member;
+	IF mid IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG102',
+			MESSAGE = format('unknown member "%s" in program "%s"', member, program),
+			HINT = 'Create the member first with gifq_upsert_member().';
+	END IF;
+	SELECT * INTO s FROM gifq.streaks x WHERE x.member_id = mid AND x.streak_type = t.streak_type;
+	IF s.member_id IS NULL THEN
+		RETURN QUERY SELECT 0, 0, NULL::timestamptz, NULL::timestamptz;
+		RETURN;
+	END IF;
+	-- the next qualifying event keeps the streak if it comes before the
+	-- period after the last one and its grace periods
+	until := gifq.period_start(t.period, s.last_period_no + t.grace_periods + 2, p.timezone);
+	RETURN QUERY SELECT CASE WHEN now() < until THEN s.current_streak ELSE 0 END,
+		s.longest_streak, s.last_qualifying_event, until;
+END $$;
+COMMENT ON FUNCTION @extschema@.gifq_streak(text, text, text) IS 'a member''s streak: current (0 once broken), longest, last qualifying event, and until when the next event keeps it';
+
+------------------------------------------------------------------------
 -- privileges (see the note in gifq--0.1.0--0.2.0.sql)
 ------------------------------------------------------------------------
 
@@ -677,6 +796,7 @@ REVOKE ALL ON FUNCTION
 	@extschema@.gifq_define_streak(text, text, text, text, integer),
 	@extschema@.gifq_define_threshold(text, bigint, text, @extschema@.gifq_money),
 	@extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb),
-	@extschema@.gifq_record_events(text, jsonb)
+	@extschema@.gifq_record_events(text, jsonb),
+	@extschema@.gifq_streak(text, text, text)
 FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;

@@ -67,6 +67,9 @@
 #define ERRCODE_GIFQ_ORDER_TRANSITION		MAKE_SQLSTATE('Q','G','2','1','6')
 #define ERRCODE_GIFQ_INVALID_CATALOG		MAKE_SQLSTATE('Q','G','2','1','7')
 
+/* gamification (QG3xx; see docs/gamification.md) */
+#define ERRCODE_GIFQ_UNKNOWN_STREAK_TYPE	MAKE_SQLSTATE('Q','G','3','0','1')
+
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them
  * (PostgreSQL 16 and later, for pg_input_is_valid()), and a plain ERROR

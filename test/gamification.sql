@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(148);
+SELECT plan(173);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -541,6 +541,106 @@ SELECT is((SELECT occurred_given FROM gifq.events WHERE idempotency_key = 'b1'),
 	'bulk: a given time is marked as given');
 SELECT is((SELECT count(*) FROM gifq.events e JOIN gifq.programs p ON p.id = e.program_id
 	WHERE p.code = 'tap-bulk'), 4::bigint, 'bulk: four events stored (the repeat replayed)');
+
+------------------------------------------------------------------------
+-- streaks (the trigger gifq.streak_event and gifq_streak)
+------------------------------------------------------------------------
+
+SELECT gifq_create_program('tap-st', 'USD', 'PTS', 100, 'Europe/Paris');
+SELECT gifq_upsert_member('tap-st', m) FROM unnest(ARRAY['in', 'late', 'wk', 'mo', 'gr', 'now', 'none']) m;
+SELECT gifq_define_streak('tap-st', 'daily', 'login', 'day', 1);
+SELECT gifq_define_streak('tap-st', 'weekly', 'login', 'week', 0);
+SELECT gifq_define_streak('tap-st', 'monthly', 'login', 'month', 0);
+SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 0);
+-- events of a member at local times in Paris (no rule: they earn nothing,
+-- and still count)
+CREATE FUNCTION pg_temp.logins(member text, event_type text, times text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY times LOOP
+		PERFORM gifq_record_event('tap-st', member, event_type, member || '-' || event_type || '-' || t,
+			(t || ' Europe/Paris')::timestamptz);
+	END LOOP;
+END $$;
+-- the stored streak: current/longest/last period's local day
+CREATE FUNCTION pg_temp.stored(member text, streak_type text) RETURNS text LANGUAGE sql AS $$
+	SELECT coalesce((SELECT format('%s/%s', s.current_streak, s.longest_streak)
+		FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id
+		WHERE m.external_id = member AND s.streak_type = stored.streak_type), 'none')
+$$;
+
+SELECT pg_temp.logins('in', 'login', ARRAY['2026-03-02 09:00', '2026-03-02 18:00']);
+SELECT is(pg_temp.stored('in', 'daily'), '1/1', 'streak: two events on one day count once');
+SELECT pg_temp.logins('in', 'login', ARRAY['2026-03-03 09:00', '2026-03-05 09:00']);
+SELECT is(pg_temp.stored('in', 'daily'), '3/3',
+	'streak: the next day extends; a one-day gap within a grace of 1 keeps it, the missed day not counted');
+SELECT pg_temp.logins('in', 'login', ARRAY['2026-03-08 09:00']);
+SELECT is(pg_temp.stored('in', 'daily'), '1/3', 'streak: a gap of two missed days restarts at 1; longest kept');
+SELECT is((SELECT last_qualifying_event FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id
+	WHERE m.external_id = 'in' AND streak_type = 'daily'), '2026-03-08 09:00 Europe/Paris'::timestamptz,
+	'streak: the last qualifying event is stored');
+SELECT is(pg_temp.stored('in', 'strict'), 'none', 'streak: events of another type do not count');
+
+-- the same events in another order give the same streak
+SELECT pg_temp.logins('late', 'login', ARRAY['2026-03-08 09:00', '2026-03-03 09:00', '2026-03-02 18:00',
+	'2026-03-05 09:00', '2026-03-02 09:00']);
+SELECT is(pg_temp.stored('late', 'daily'), '1/3', 'streak: late events give the in-order result');
+SELECT pg_temp.logins('late', 'login', ARRAY['2026-03-06 09:00']);
+SELECT is(pg_temp.stored('late', 'daily'), '5/5', 'streak: a late event that fills a gap joins two runs');
+SELECT is((SELECT last_qualifying_event FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id
+	WHERE m.external_id = 'late' AND streak_type = 'daily'), '2026-03-08 09:00 Europe/Paris'::timestamptz,
+	'streak: a late event leaves the last qualifying event alone');
+
+-- weeks run Monday to Sunday in local time, across the spring change
+-- (Sunday 29 March 2026 has 23 hours in Paris)
+SELECT pg_temp.logins('wk', 'login', ARRAY['2026-03-23 00:30', '2026-03-29 23:30']);
+SELECT is(pg_temp.stored('wk', 'weekly'), '1/1', 'week: Monday 00:30 and Sunday 23:30 are one week');
+SELECT pg_temp.logins('wk', 'login', ARRAY['2026-03-30 00:30']);
+SELECT is(pg_temp.stored('wk', 'weekly'), '2/2', 'week: Monday 00:30 after it is the next week');
+SELECT pg_temp.logins('wk', 'login', ARRAY['2026-04-13 12:00']);
+SELECT is(pg_temp.stored('wk', 'weekly'), '1/2', 'week: a missed week with no grace restarts');
+SELECT is(pg_temp.stored('wk', 'daily'), '1/2', 'week: the same events drive the daily streak too');
+
+-- months
+SELECT pg_temp.logins('mo', 'login', ARRAY['2026-01-31 23:30', '2026-02-01 00:30']);
+SELECT is(pg_temp.stored('mo', 'monthly'), '2/2', 'month: 31 January 23:30 and 1 February 00:30 are consecutive months');
+SELECT pg_temp.logins('mo', 'login', ARRAY['2026-04-01 00:30']);
+SELECT is(pg_temp.stored('mo', 'monthly'), '1/2', 'month: a missed month with no grace restarts');
+
+-- gifq_streak: broken streaks read 0; grace_period_until
+SELECT is((SELECT format('%s/%s/%s/%s', current_streak, longest_streak, last_qualifying_event,
+		grace_period_until) FROM gifq_streak('tap-st', 'in', 'daily')),
+	format('0/3/%s/%s', '2026-03-08 09:00 Europe/Paris'::timestamptz, '2026-03-11 00:00 Europe/Paris'::timestamptz),
+	'gifq_streak: long broken, current is 0; the grace ended at the start of the third day after the last');
+SELECT is((SELECT grace_period_until FROM gifq_streak('tap-st', 'late', 'daily')),
+	'2026-03-11 00:00 Europe/Paris'::timestamptz, 'gifq_streak: grace until, whatever the order of arrival');
+SELECT is((SELECT grace_period_until FROM gifq_streak('tap-st', 'wk', 'weekly')),
+	'2026-04-27 00:00 Europe/Paris'::timestamptz,
+	'gifq_streak: a weekly streak without grace must go on by the end of the next week');
+SELECT is((SELECT grace_period_until FROM gifq_streak('tap-st', 'mo', 'monthly')),
+	'2026-06-01 00:00 Europe/Paris'::timestamptz, 'gifq_streak: and a monthly one by the end of next month');
+SELECT gifq_record_event('tap-st', 'now', 'login', 'now-1', now() - interval '1 day');
+SELECT gifq_record_event('tap-st', 'now', 'login', 'now-2', now());
+SELECT is((SELECT format('%s/%s', current_streak, longest_streak) FROM gifq_streak('tap-st', 'now', 'daily')),
+	'2/2', 'gifq_streak: a streak still in its grace reads its length');
+SELECT is((SELECT format('%s/%s/%s/%s', current_streak, longest_streak, last_qualifying_event,
+	grace_period_until) FROM gifq_streak('tap-st', 'none', 'daily')), '0/0//',
+	'gifq_streak: a member without qualifying events has none');
+SELECT throws_ok($$SELECT * FROM gifq_streak('tap-st', 'in', 'yearly')$$, 'QG301',
+	'unknown streak type ''yearly'' in program "tap-st"', 'gifq_streak: an unknown streak type is QG301');
+SELECT throws_ok($$SELECT * FROM gifq_streak('tap-st', 'zed', 'daily')$$, 'QG102',
+	'unknown member "zed" in program "tap-st"', 'gifq_streak: an unknown member is QG102');
+SELECT throws_ok($$SELECT * FROM gifq_streak('nope', 'in', 'daily')$$, 'QG101',
+	'unknown program "nope"', 'gifq_streak: an unknown program is QG101');
+
+-- a new grace judges every gap again
+SELECT pg_temp.logins('gr', 'visit', ARRAY['2026-03-02 09:00', '2026-03-03 09:00', '2026-03-05 09:00',
+	'2026-03-06 09:00', '2026-03-07 09:00']);
+SELECT is(pg_temp.stored('gr', 'strict'), '3/3', 'grace: without grace a missed day splits 2 + 3');
+SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 1);
+SELECT is(pg_temp.stored('gr', 'strict'), '5/5', 'grace: raised to 1, the streak is recounted as one run of 5');
 
 -- the ledger agrees with the events
 SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
