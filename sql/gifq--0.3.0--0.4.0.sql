@@ -100,6 +100,7 @@ CREATE TABLE gifq.events (
 	UNIQUE (program_id, idempotency_key)
 );
 CREATE INDEX events_member_type ON gifq.events (member_id, event_type, occurred_at);
+CREATE INDEX events_program_time ON gifq.events (program_id, occurred_at);
 
 -- Which events completed which challenges.
 CREATE TABLE gifq.challenge_completions (
@@ -787,6 +788,109 @@ END $$;
 COMMENT ON FUNCTION @extschema@.gifq_streak(text, text, text) IS 'a member''s streak: current (0 once broken), longest, last qualifying event, and until when the next event keeps it';
 
 ------------------------------------------------------------------------
+-- leaderboards
+------------------------------------------------------------------------
+
+-- gifq.leaderboard: every member of the program in the cohort, with the
+-- points their events earned in the current period (day, week, month in
+-- the program's time zone, or all time) and their rank (ties share one,
+-- as rank() does), in board order (rank, then member id).
+CREATE FUNCTION gifq.leaderboard(_program text, _period text, _cohort jsonb)
+RETURNS TABLE(pos bigint, rnk bigint, member_id bigint, external_id text, points bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	p gifq.programs;
+	since timestamptz;
+	until timestamptz;
+	k text;
+	v jsonb;
+BEGIN
+	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(_program);
+	IF _period IS NULL OR _period NOT IN ('day', 'week', 'month', 'all') THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid period %s', coalesce(quote_literal(_period), 'NULL')),
+			HINT = 'Give ''day'', ''week'', ''month'' or ''all''.';
+	END IF;
+	IF jsonb_typeof(_cohort) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid cohort %s', coalesce(_cohort::text, 'NULL')),
+			HINT = 'Give a JSON object of member attributes, such as ''{"department": "sales"}'', or ''{}'' for everyone.';
+	END IF;
+	FOR k, v IN SELECT key, value FROM jsonb_each(_cohort) LOOP
+		IF jsonb_typeof(v) IN ('object', 'array') THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG115',
+				MESSAGE = format('invalid cohort attribute "%s": %s', k, v),
+				HINT = 'A cohort compares attributes with single values: strings, numbers, booleans or null.';
+		END IF;
+	END LOOP;
+	IF _period <> 'all' THEN
+		since := date_trunc(_period, now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone;
+		until := (date_trunc(_period, now() AT TIME ZONE p.timezone)
+			+ ('1 ' || _period)::interval) AT TIME ZONE p.timezone;
+	END IF;
+	RETURN QUERY
+	SELECT row_number() OVER (ORDER BY coalesce(e.points, 0) DESC, m.id),
+		rank() OVER (ORDER BY coalesce(e.points, 0) DESC),
+		m.id, m.external_id, coalesce(e.points, 0)::bigint
+	FROM gifq.members m
+	LEFT JOIN (SELECT x.member_id, sum(x.points) AS points FROM gifq.events x
+		WHERE x.program_id = p.id AND (since IS NULL OR x.occurred_at >= since AND x.occurred_at < until)
+		GROUP BY x.member_id) e ON e.member_id = m.id
+	WHERE m.program_id = p.id AND m.attributes @> _cohort;
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_leaderboard(program text, period text DEFAULT 'all',
+	cohort jsonb DEFAULT '{}', top integer DEFAULT 10)
+RETURNS TABLE(rank bigint, member text, points bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF top IS NULL OR top NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid top %s', coalesce(top::text, 'NULL')),
+			HINT = 'Give the number of rows to show: 1 to 10000.';
+	END IF;
+	RETURN QUERY SELECT b.rnk, b.external_id, b.points
+	FROM gifq.leaderboard(program, period, cohort) b
+	WHERE b.pos <= top ORDER BY b.pos;
+END $$;
+COMMENT ON FUNCTION @extschema@.gifq_leaderboard(text, text, jsonb, integer) IS 'the top members of a cohort by the points their events earned in the current day, week, month or all time, with exact shared ranks';
+
+-- gifq.leaderboard_around: gifq_leaderboard_around's work (a separate
+-- function: plpgsql cannot take a parameter and a result column both
+-- named member).
+CREATE FUNCTION gifq.leaderboard_around(_program text, _member text, _period text,
+	_cohort jsonb, _radius integer)
+RETURNS TABLE(rnk bigint, external_id text, points bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF _radius IS NULL OR _radius NOT BETWEEN 0 AND 1000 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid radius %s', coalesce(_radius::text, 'NULL')),
+			HINT = 'Give how many rows to show above and below the member: 0 to 1000.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM gifq.members m
+		WHERE m.program_id = gifq.program_id(_program) AND m.external_id = _member) THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG102',
+			MESSAGE = format('unknown member "%s" in program "%s"', _member, _program),
+			HINT = 'Create the member first with gifq_upsert_member().';
+	END IF;
+	RETURN QUERY
+	WITH b AS MATERIALIZED (SELECT * FROM gifq.leaderboard(_program, _period, _cohort)),
+	me AS (SELECT b.pos FROM b WHERE b.external_id = _member)
+	SELECT b.rnk, b.external_id, b.points FROM b, me
+	WHERE b.pos BETWEEN me.pos - _radius AND me.pos + _radius
+	ORDER BY b.pos;
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_leaderboard_around(program text, member text,
+	period text DEFAULT 'all', cohort jsonb DEFAULT '{}', radius integer DEFAULT 5)
+RETURNS TABLE(rank bigint, member text, points bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT * FROM gifq.leaderboard_around(program, member, period, cohort, radius)
+$$;
+COMMENT ON FUNCTION @extschema@.gifq_leaderboard_around(text, text, text, jsonb, integer) IS 'a member''s exact rank in a cohort''s leaderboard, with the members radius places above and below';
+
+------------------------------------------------------------------------
 -- privileges (see the note in gifq--0.1.0--0.2.0.sql)
 ------------------------------------------------------------------------
 
@@ -797,6 +901,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.gifq_define_threshold(text, bigint, text, @extschema@.gifq_money),
 	@extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb),
 	@extschema@.gifq_record_events(text, jsonb),
-	@extschema@.gifq_streak(text, text, text)
+	@extschema@.gifq_streak(text, text, text),
+	@extschema@.gifq_leaderboard(text, text, jsonb, integer),
+	@extschema@.gifq_leaderboard_around(text, text, text, jsonb, integer)
 FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;

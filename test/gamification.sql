@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(173);
+SELECT plan(190);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -641,6 +641,63 @@ SELECT pg_temp.logins('gr', 'visit', ARRAY['2026-03-02 09:00', '2026-03-03 09:00
 SELECT is(pg_temp.stored('gr', 'strict'), '3/3', 'grace: without grace a missed day splits 2 + 3');
 SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 1);
 SELECT is(pg_temp.stored('gr', 'strict'), '5/5', 'grace: raised to 1, the streak is recounted as one run of 5');
+
+------------------------------------------------------------------------
+-- leaderboards
+------------------------------------------------------------------------
+
+SELECT gifq_create_program('tap-lb', 'USD', 'PTS', 100, 'Europe/Paris');
+SELECT count(gifq_upsert_member('tap-lb', m, NULL, NULL, jsonb_build_object('dept', d, 'site', 'paris')))
+FROM (VALUES ('ava', 'sales'), ('ben', 'sales'), ('cal', 'ops'), ('dan', 'sales'), ('eve', 'ops')) x(m, d);
+SELECT gifq_set_rule('tap-lb', 'deal', 10);
+-- this day: ava 30, ben 30, cal 10, dan 0, eve 0; forty days ago: dan 50
+SELECT count(*) FROM (VALUES ('ava', 1), ('ava', 2), ('ava', 3), ('ben', 1), ('ben', 2), ('ben', 3),
+	('cal', 1)) x(m, n), LATERAL gifq_record_event('tap-lb', m, 'deal', m || n, now()) e;
+SELECT count(*) FROM generate_series(1, 5) n,
+	LATERAL gifq_record_event('tap-lb', 'dan', 'deal', 'dan' || n, now() - interval '40 days') e;
+CREATE FUNCTION pg_temp.board(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE format('SELECT string_agg(format(''%%s %%s %%s'', rank, member, points), '', '') FROM (%s) b', q)
+		INTO r;
+	RETURN r;
+END $$;
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb')$$),
+	'1 dan 50, 2 ava 30, 2 ben 30, 4 cal 10, 5 eve 0',
+	'leaderboard: all time, ties share a rank and the next rank skips, members without points last');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb', 'day')$$),
+	'1 ava 30, 1 ben 30, 3 cal 10, 4 dan 0, 4 eve 0', 'leaderboard: this day only');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb', 'month', top => 2)$$),
+	'1 ava 30, 1 ben 30', 'leaderboard: top 2 of this month');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '{"dept": "sales"}')$$),
+	'1 dan 50, 2 ava 30, 2 ben 30', 'leaderboard: a cohort compares its members only');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '{"dept": "ops", "site": "paris"}')$$),
+	'1 cal 10, 2 eve 0', 'leaderboard: a cohort of two attributes needs both');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '{"dept": "hr"}')$$), NULL,
+	'leaderboard: an empty cohort has no rows');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'cal', 'all', '{}', 1)$$),
+	'2 ben 30, 4 cal 10, 5 eve 0', 'around: the member with one place above and below, exact ranks');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'dan', 'day', radius => 0)$$),
+	'4 dan 0', 'around: radius 0 is the member alone');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'ava', 'week', '{"dept": "sales"}', 5)$$),
+	'1 ava 30, 1 ben 30, 3 dan 0', 'around: near the top, the rows there are');
+SELECT is(pg_temp.board($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'cal', 'all', '{"dept": "sales"}')$$),
+	NULL, 'around: a member outside the cohort has no rows');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard('tap-lb', 'year')$$, 'QG115',
+	'invalid period ''year''', 'leaderboard: an unknown period is QG115');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '["sales"]')$$, 'QG115',
+	'invalid cohort ["sales"]', 'leaderboard: a cohort that is not an object is QG115');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '{"dept": ["sales"]}')$$, 'QG115',
+	'invalid cohort attribute "dept": ["sales"]', 'leaderboard: a cohort attribute with a list is QG115');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard('tap-lb', 'all', '{}', 0)$$, 'QG115',
+	'invalid top 0', 'leaderboard: top 0 is QG115');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard('nope')$$, 'QG101',
+	'unknown program "nope"', 'leaderboard: an unknown program is QG101');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'zed')$$, 'QG102',
+	'unknown member "zed" in program "tap-lb"', 'around: an unknown member is QG102');
+SELECT throws_ok($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'ava', radius => -1)$$, 'QG115',
+	'invalid radius -1', 'around: a negative radius is QG115');
 
 -- the ledger agrees with the events
 SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
