@@ -18,6 +18,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a shared
+# header changes (a struct's layout must agree across files).
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: test demo bench deps
 deps:
 	scripts/setup.sh

@@ -788,6 +788,64 @@ END $$;
 COMMENT ON FUNCTION @extschema@.gifq_streak(text, text, text) IS 'a member''s streak: current (0 once broken), longest, last qualifying event, and until when the next event keeps it';
 
 ------------------------------------------------------------------------
+-- thresholds
+------------------------------------------------------------------------
+
+-- The thresholds each member has reached: once per member and threshold,
+-- whatever their balance does afterwards.  A reward threshold's reward is
+-- issued by the rewards part of gifq (recipient-choice rewards); until it
+-- exists the hit waits here with reward_status 'pending'.
+CREATE TABLE gifq.threshold_hits (
+	threshold_id bigint NOT NULL,
+	member_id bigint NOT NULL,
+	program_id bigint NOT NULL,
+	balance bigint NOT NULL,
+	reached_at timestamptz NOT NULL DEFAULT now(),
+	reward_value @extschema@.gifq_money,
+	reward_status text CHECK (reward_status IN ('pending', 'issued')),
+	PRIMARY KEY (threshold_id, member_id),
+	CHECK ((reward_value IS NULL) = (reward_status IS NULL))
+);
+SELECT pg_catalog.pg_extension_config_dump('gifq.threshold_hits', '');
+
+-- gifq.thresholds_crossed: called by the ledger (src/slots.c) when the
+-- available points of a member's account rise from old_available to
+-- new_available (minor units), if the program has thresholds.  Records
+-- each threshold crossed for the first time (old < points <= new) and
+-- raises threshold.reached for it; returns how many.
+CREATE FUNCTION gifq.thresholds_crossed(_account bigint, _old bigint, _new bigint)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	h gifq.threshold_hits;
+	n integer := 0;
+BEGIN
+	FOR h IN
+		INSERT INTO gifq.threshold_hits (threshold_id, member_id, program_id, balance,
+			reward_value, reward_status)
+		SELECT t.id, a.member_id, t.program_id, _new, t.reward_value,
+			CASE WHEN t.action = 'reward' THEN 'pending' END
+		FROM gifq.accounts a JOIN gifq.thresholds t ON t.program_id = a.program_id
+		WHERE a.id = _account AND a.member_id IS NOT NULL
+			AND t.points > _old AND t.points <= _new
+		ORDER BY t.points, t.id
+		ON CONFLICT DO NOTHING
+		RETURNING *
+	LOOP
+		PERFORM gifq.emit(h.program_id, 'threshold.reached', jsonb_build_object(
+			'member', (SELECT m.external_id FROM gifq.members m WHERE m.id = h.member_id),
+			'threshold_id', h.threshold_id,
+			'points', (SELECT t.points FROM gifq.thresholds t WHERE t.id = h.threshold_id),
+			'action', CASE WHEN h.reward_value IS NULL THEN 'unlock' ELSE 'reward' END,
+			'reward_value', h.reward_value::text,
+			'balance', (SELECT @extschema@.gifq_from_minor_units(h.balance, a.currency)::text
+				FROM gifq.accounts a WHERE a.id = _account)));
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+
+------------------------------------------------------------------------
 -- leaderboards
 ------------------------------------------------------------------------
 

@@ -121,8 +121,8 @@ ledger_datum(int n)
 /*
  * fill_account
  *		*account from row "row" of a query over gifq.accounts selecting
- *		id, program_id, currency, the two flags, slots and whether it has
- *		a low-balance level.
+ *		id, program_id, currency, the two flags, slots, whether it has a
+ *		low-balance level and whether it may cross a threshold.
  */
 static void
 fill_account(int row, LedgerAccount *account)
@@ -141,6 +141,7 @@ fill_account(int row, LedgerAccount *account)
 		DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
 	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
 	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+	account->watch_thresholds = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 }
 
 /*
@@ -170,6 +171,7 @@ ledger_read_account(int n, int64 program_id, const char *currency,
 		DatumGetBool(SPI_getbinval(tuple, desc, n + 2, &isnull));
 	account->slots = DatumGetInt32(SPI_getbinval(tuple, desc, n + 3, &isnull));
 	account->has_low_balance = DatumGetBool(SPI_getbinval(tuple, desc, n + 4, &isnull));
+	account->watch_thresholds = DatumGetBool(SPI_getbinval(tuple, desc, n + 5, &isnull));
 }
 
 /*
@@ -191,8 +193,8 @@ ledger_load_accounts(const int64 *ids, int n, LedgerAccount *accounts)
 	ledger_run(ledger_plan(&plan_account,
 						   "SELECT id, program_id, currency, debits_must_not_exceed_credits,"
 						   " credits_must_not_exceed_debits, slots,"
-						   " low_balance IS NOT NULL"
-						   " FROM gifq.accounts WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+						   " low_balance IS NOT NULL, " LEDGER_WATCH_THRESHOLDS
+						   " FROM gifq.accounts a WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						   1, argtypes),
 			   values, NULL, SPI_OK_SELECT);
 	for (int i = 0; i < n; i++)

@@ -28,14 +28,27 @@ typedef struct LedgerAccount
 	bool		credits_must_not_exceed_debits;
 	int32		slots;
 	bool		has_low_balance;
+	bool		watch_thresholds;	/* a member's one-slot account */
 } LedgerAccount;
 
 /*
- * What a query selects of an account "a" for ledger_read_account(): id,
- * the two limit flags, slots and whether it has a low-balance level.
+ * Whether a change of account "a" may cross a points threshold (slots.c):
+ * a member's one-slot account.  (Whether the program has thresholds is
+ * asked only when such an account gains: this library also serves
+ * versions of the extension without the thresholds table, until ALTER
+ * EXTENSION UPDATE runs.)
  */
+#define LEDGER_WATCH_THRESHOLDS "(a.member_id IS NOT NULL AND a.slots = 1)"
+
+/*
+ * What a query selects of an account "a" for ledger_read_account(): id,
+ * the two limit flags, slots, whether it has a low-balance level, and
+ * whether it may cross a threshold.
+ */
+#define LEDGER_ACCOUNT_NCOLUMNS 6
 #define LEDGER_ACCOUNT_COLUMNS "a.id, a.debits_must_not_exceed_credits," \
-	" a.credits_must_not_exceed_debits, a.slots, a.low_balance IS NOT NULL"
+	" a.credits_must_not_exceed_debits, a.slots, a.low_balance IS NOT NULL, " \
+	LEDGER_WATCH_THRESHOLDS
 
 /* A change to one slot's four balances, in minor units. */
 typedef struct SlotDelta

@@ -207,8 +207,10 @@ read_settings(int64 program_id, const char *brand, const char *currency,
 	read_limits(s);
 	read_brand(s);
 	ledger_read_account(22, program_id, s->points_code, &s->issuance_account);
-	ledger_read_account(27, program_id, currency, &s->funding_account);
-	ledger_read_account(32, program_id, currency, &s->payable_account);
+	ledger_read_account(22 + LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
+						&s->funding_account);
+	ledger_read_account(22 + 2 * LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
+						&s->payable_account);
 	MemoryContextSwitchTo(old);
 	*table = DatumGetObjectId(ledger_datum(2));
 	return DatumGetInt64(ledger_datum(1));

@@ -39,6 +39,7 @@
 #include "commands/trigger.h"
 #include "common/int.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/fmgroids.h"
@@ -391,6 +392,42 @@ append_entry(Relation entries, TupleTableSlot *next, int64 transfer_id)
 	free_estate(estate, rri);
 }
 
+static int64
+available(TupleTableSlot *slot)
+{
+	return DatumGetInt64(slot->tts_values[SLOT_CREDITS_POSTED]) -
+		DatumGetInt64(slot->tts_values[SLOT_DEBITS_POSTED]) -
+		DatumGetInt64(slot->tts_values[SLOT_DEBITS_PENDING]);
+}
+
+/*
+ * cross_thresholds
+ *		A member's available points rose from before to after: record the
+ *		thresholds this crosses for the first time (gifq.thresholds_crossed,
+ *		which raises threshold.reached).  Done here rather than in a
+ *		trigger on the balance rows, which this file writes without
+ *		firing, so that every way points arrive is seen, and only members'
+ *		accounts that gain pay for the check.
+ */
+static void
+cross_thresholds(const LedgerAccount *account, int64 before, int64 after)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+
+	/* not yet updated to a version with thresholds */
+	if (!OidIsValid(get_relname_relid("thresholds", get_namespace_oid("gifq", false))))
+		return;
+
+	values[0] = Int64GetDatum(account->id);
+	values[1] = Int64GetDatum(before);
+	values[2] = Int64GetDatum(after);
+	ledger_run(ledger_plan(&plan, "SELECT gifq.thresholds_crossed($1, $2, $3)",
+						   3, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+}
+
 /*
  * ledger_apply
  *		Add delta to one slot of an account and append the slot's new
@@ -409,6 +446,8 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 	TupleTableSlot *next;
 	bool		update_indexes = false;
 	bool		applied;
+	int64		before = 0;
+	int64		after = 0;
 
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -425,11 +464,15 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 		if (update_indexes)
 			index_new_version(t.slots, next);
 		append_entry(t.entries, next, transfer_id);
+		before = available(old);
+		after = available(next);
 	}
 
 	ExecDropSingleTupleTableSlot(next);
 	ExecDropSingleTupleTableSlot(old);
 	close_tables(&t);
 	PopActiveSnapshot();
+	if (applied && account->watch_thresholds && after > before)
+		cross_thresholds(account, before, after);
 	return applied ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(190);
+SELECT plan(199);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -641,6 +641,55 @@ SELECT pg_temp.logins('gr', 'visit', ARRAY['2026-03-02 09:00', '2026-03-03 09:00
 SELECT is(pg_temp.stored('gr', 'strict'), '3/3', 'grace: without grace a missed day splits 2 + 3');
 SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 1);
 SELECT is(pg_temp.stored('gr', 'strict'), '5/5', 'grace: raised to 1, the streak is recounted as one run of 5');
+
+------------------------------------------------------------------------
+-- thresholds firing
+------------------------------------------------------------------------
+
+SELECT gifq_create_program('tap-th', 'USD', 'PTS', 100, 'UTC');
+SELECT gifq_upsert_member('tap-th', m) FROM unnest(ARRAY['tia', 'tom', 'ted']) m;
+SELECT gifq_set_rule('tap-th', 'deal', 40);
+SELECT gifq_define_threshold('tap-th', 100, 'unlock') AS th100 \gset
+SELECT gifq_define_threshold('tap-th', 100, 'reward', '5.00 USD') AS th100r \gset
+SELECT gifq_define_threshold('tap-th', 150, 'unlock') AS th150 \gset
+CREATE FUNCTION pg_temp.hits(member text) RETURNS text LANGUAGE sql AS $$
+	SELECT coalesce(string_agg(format('%s@%s%s', t.points, h.balance,
+		coalesce(' ' || h.reward_value::text || ' ' || h.reward_status, '')), ', '
+		ORDER BY t.points, t.id), 'none')
+	FROM gifq.threshold_hits h JOIN gifq.thresholds t ON t.id = h.threshold_id
+	JOIN gifq.members m ON m.id = h.member_id WHERE m.external_id = member
+$$;
+SELECT gifq_record_event('tap-th', 'tia', 'deal', 'tia-1', '2026-02-01 10:00+00');
+SELECT gifq_record_event('tap-th', 'tia', 'deal', 'tia-2', '2026-02-01 11:00+00');
+SELECT is(pg_temp.hits('tia'), 'none', 'threshold: 80 points reach none');
+SELECT gifq_record_event('tap-th', 'tia', 'deal', 'tia-3', '2026-02-01 12:00+00');
+SELECT is(pg_temp.hits('tia'), '100@120, 100@120 5.00 USD pending',
+	'threshold: crossing 100 fires the unlock and the reward there, the reward pending');
+SELECT is((SELECT string_agg(format('%s/%s/%s', payload->>'action', payload->>'points', payload->>'balance'), ', '
+		ORDER BY id) FROM gifq.outbox WHERE event_type = 'threshold.reached' AND payload->>'member' = 'tia'),
+	'unlock/100/120 PTS, reward/100/120 PTS', 'threshold: a threshold.reached event for each');
+-- spend below and earn again: 100 does not fire twice
+SELECT gifq_transfer(gifq_account('tap-th', 'tia'), gifq_account('tap-th', NULL, 'issuance'), '100 PTS');
+SELECT gifq_record_event('tap-th', 'tia', 'deal', 'tia-4', '2026-02-01 13:00+00');
+SELECT gifq_record_event('tap-th', 'tia', 'deal', 'tia-5', '2026-02-01 14:00+00');
+SELECT is(pg_temp.hits('tia'), '100@120, 100@120 5.00 USD pending',
+	'threshold: falling below and rising again fires nothing twice');
+-- any way points arrive: a plain transfer crossing two thresholds at once
+SELECT gifq_transfer(gifq_account('tap-th', NULL, 'issuance'), gifq_account('tap-th', 'tom'), '200 PTS');
+SELECT is(pg_temp.hits('tom'), '100@200, 100@200 5.00 USD pending, 150@200',
+	'threshold: a transfer that crosses several fires them all, in order of points');
+-- a hold's credit counts once posted
+SELECT gifq_transfer(gifq_account('tap-th', NULL, 'issuance'), gifq_account('tap-th', 'ted'), '120 PTS',
+	pending => true) AS hold \gset
+SELECT is(pg_temp.hits('ted'), 'none', 'threshold: points on hold toward the member are not available yet');
+SELECT gifq_post(:hold);
+SELECT is(pg_temp.hits('ted'), '100@120, 100@120 5.00 USD pending', 'threshold: posting them fires');
+-- a threshold defined below a balance fires only when a later change crosses it
+SELECT gifq_define_threshold('tap-th', 110, 'unlock');
+SELECT gifq_record_event('tap-th', 'ted', 'deal', 'ted-1', '2026-02-01 10:00+00');
+SELECT is(pg_temp.hits('ted'), '100@120, 100@120 5.00 USD pending, 150@160',
+	'threshold: one defined below the balance is not reached by rising further');
+SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'threshold: the ledger is consistent');
 
 ------------------------------------------------------------------------
 -- leaderboards
