@@ -167,7 +167,8 @@ SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
 
 -- ======================================================================
 --  part 4: events become points.  A rule gives each closed deal its
---  points; a challenge doubles them for a while.
+--  points; a challenge doubles them for a while; a streak rewards
+--  consistency; a threshold tells the app when to offer a card.
 -- ======================================================================
 
 -- A closed deal earns 50 points, at most 3 deals a day; during the demo
@@ -189,4 +190,20 @@ FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003')
 -- The CRM's webhook fires twice: the same key replays, nothing is awarded.
 SELECT 'ana' AS who, event_id, points_awarded, balance
 FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003');
+
+-- A daily learning streak that forgives one missed day, and a threshold
+-- at 200 points that tells the app to offer "redeem now".
+SELECT gifq_define_streak('acme-kudos', 'daily-learning', 'lesson.completed', 'day', grace_periods => 1);
+SELECT gifq_define_threshold('acme-kudos', 200, 'unlock');
+-- Ben learns three days ago, the day before yesterday, skips yesterday,
+-- and learns today; the streak survives the missed day.  His closed deals
+-- put him at 150 points: one more deal crosses 200.
+SELECT count(*) AS lessons FROM (VALUES (3), (2), (0)) d(ago),
+	LATERAL gifq_record_event('acme-kudos', 'user_ben', 'lesson.completed', 'lms-ben-' || ago,
+		now() - ago * interval '1 day') e;
+SELECT * FROM gifq_streak('acme-kudos', 'user_ben', 'daily-learning');
+SELECT points_awarded, balance
+FROM gifq_record_event('acme-kudos', 'user_ben', 'deal.closed', 'crm-deal-1004');
+SELECT payload FROM gifq.outbox WHERE event_type = 'threshold.reached';
+SELECT rank, member, points FROM gifq_leaderboard('acme-kudos', 'week');
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
