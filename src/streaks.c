@@ -98,58 +98,15 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 }
 
 /*
- * add_period
- *		Add the period to the member's qualifying periods; false when it is
- *		there already (the same period counts once).
+ * run_streak
+ *		Run one of the statements below for an event and a streak type.
+ *		They all take the same parameters, each using those it needs:
+ *		$1 member, $2 streak type, $3 program, $4 the event's period,
+ *		$5 occurred_at, $6 the grace.  Returns the rows processed.
  */
-static bool
-add_period(const StreakEvent *ev, const StreakHit *hit)
-{
-	static const Oid argtypes[] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[4];
-
-	values[0] = Int64GetDatum(ev->member_id);
-	values[1] = CStringGetTextDatum(hit->streak_type);
-	values[2] = Int32GetDatum(hit->period_no);
-	values[3] = TimestampTzGetDatum(ev->occurred_at);
-	ledger_run(ledger_plan(&plan_period,
-						   "INSERT INTO gifq.streak_periods (member_id, streak_type, period_no, first_at)"
-						   " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-						   4, argtypes),
-			   values, NULL, SPI_OK_INSERT);
-	return SPI_processed == 1;
-}
-
-/*
- * note_same_period
- *		A second event in a counted period changes only the time of the
- *		last qualifying event, if it is the latest.
- */
-static void
-note_same_period(const StreakEvent *ev, const StreakHit *hit)
-{
-	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-
-	values[0] = Int64GetDatum(ev->member_id);
-	values[1] = CStringGetTextDatum(hit->streak_type);
-	values[2] = TimestampTzGetDatum(ev->occurred_at);
-	ledger_run(ledger_plan(&plan_same_period,
-						   "UPDATE gifq.streaks SET last_qualifying_event = $3, updated_at = now()"
-						   " WHERE member_id = $1 AND streak_type = $2"
-						   " AND last_qualifying_event < $3",
-						   3, argtypes),
-			   values, NULL, SPI_OK_UPDATE);
-}
-
-/*
- * extend
- *		A new period after the member's last one (or their first ever):
- *		extend or restart the streak in one statement.  False when the
- *		period comes before the last one, which needs a recount.
- */
-static bool
-extend(const StreakEvent *ev, const StreakHit *hit)
+static uint64
+run_streak(SPIPlanPtr *plan, const char *sql, const StreakEvent *ev,
+		   const StreakHit *hit, int expected)
 {
 	static const Oid argtypes[] = {INT8OID, TEXTOID, INT8OID, INT4OID,
 	TIMESTAMPTZOID, INT4OID};
@@ -161,22 +118,61 @@ extend(const StreakEvent *ev, const StreakHit *hit)
 	values[3] = Int32GetDatum(hit->period_no);
 	values[4] = TimestampTzGetDatum(ev->occurred_at);
 	values[5] = Int32GetDatum(hit->grace);
-	ledger_run(ledger_plan(&plan_extend,
-						   "INSERT INTO gifq.streaks AS s (member_id, streak_type, program_id,"
-						   "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
-						   " VALUES ($1, $2, $3, 1, 1, $4, $5)"
-						   " ON CONFLICT ON CONSTRAINT streaks_pkey DO UPDATE SET"
-						   "  current_streak = CASE WHEN $4 - s.last_period_no - 1 <= $6"
-						   "   THEN s.current_streak + 1 ELSE 1 END,"
-						   "  longest_streak = GREATEST(s.longest_streak, CASE WHEN"
-						   "   $4 - s.last_period_no - 1 <= $6 THEN s.current_streak + 1 ELSE 1 END),"
-						   "  last_period_no = $4,"
-						   "  last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
-						   "  updated_at = now()"
-						   " WHERE s.last_period_no < $4",
-						   6, argtypes),
-			   values, NULL, SPI_OK_INSERT);
-	return SPI_processed == 1;
+	ledger_run(ledger_plan(plan, sql, 6, argtypes), values, NULL, expected);
+	return SPI_processed;
+}
+
+/*
+ * add_period
+ *		Add the period to the member's qualifying periods; false when it is
+ *		there already (the same period counts once).
+ */
+static bool
+add_period(const StreakEvent *ev, const StreakHit *hit)
+{
+	return run_streak(&plan_period,
+					  "INSERT INTO gifq.streak_periods (member_id, streak_type, period_no, first_at)"
+					  " VALUES ($1, $2, $4, $5) ON CONFLICT DO NOTHING",
+					  ev, hit, SPI_OK_INSERT) == 1;
+}
+
+/*
+ * note_same_period
+ *		A second event in a counted period changes only the time of the
+ *		last qualifying event, if it is the latest.
+ */
+static void
+note_same_period(const StreakEvent *ev, const StreakHit *hit)
+{
+	run_streak(&plan_same_period,
+			   "UPDATE gifq.streaks SET last_qualifying_event = $5, updated_at = now()"
+			   " WHERE member_id = $1 AND streak_type = $2 AND last_qualifying_event < $5",
+			   ev, hit, SPI_OK_UPDATE);
+}
+
+/*
+ * extend
+ *		A new period after the member's last one (or their first ever):
+ *		extend or restart the streak in one statement.  False when the
+ *		period comes before the last one, which needs a recount.
+ */
+static bool
+extend(const StreakEvent *ev, const StreakHit *hit)
+{
+	return run_streak(&plan_extend,
+					  "INSERT INTO gifq.streaks AS s (member_id, streak_type, program_id,"
+					  "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
+					  " VALUES ($1, $2, $3, 1, 1, $4, $5)"
+					  " ON CONFLICT ON CONSTRAINT streaks_pkey DO UPDATE SET"
+					  "  current_streak = CASE WHEN $4 - s.last_period_no - 1 <= $6"
+					  "   THEN s.current_streak + 1 ELSE 1 END,"
+					  "  longest_streak = GREATEST(s.longest_streak, CASE WHEN"
+					  "   $4 - s.last_period_no - 1 <= $6 THEN s.current_streak + 1 ELSE 1 END),"
+					  "  last_period_no = $4,"
+					  "  last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
+					  "  updated_at = now()"
+					  " WHERE s.last_period_no < $4",
+					  ev, hit, SPI_OK_INSERT) == 1;
 }
 
 /*
@@ -187,22 +183,14 @@ extend(const StreakEvent *ev, const StreakHit *hit)
 static void
 recount(const StreakEvent *ev, const StreakHit *hit)
 {
-	static const Oid argtypes[] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[4];
-
-	values[0] = Int64GetDatum(ev->member_id);
-	values[1] = CStringGetTextDatum(hit->streak_type);
-	values[2] = Int32GetDatum(hit->grace);
-	values[3] = TimestampTzGetDatum(ev->occurred_at);
-	ledger_run(ledger_plan(&plan_recount,
-						   "UPDATE gifq.streaks s SET current_streak = r.current_streak,"
-						   " longest_streak = r.longest_streak,"
-						   " last_qualifying_event = GREATEST(s.last_qualifying_event, $4),"
-						   " updated_at = now()"
-						   " FROM gifq.streak_runs($1, $2, $3) r"
-						   " WHERE s.member_id = $1 AND s.streak_type = $2",
-						   4, argtypes),
-			   values, NULL, SPI_OK_UPDATE);
+	run_streak(&plan_recount,
+			   "UPDATE gifq.streaks s SET current_streak = r.current_streak,"
+			   " longest_streak = r.longest_streak,"
+			   " last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
+			   " updated_at = now()"
+			   " FROM gifq.streak_runs($1, $2, $6) r"
+			   " WHERE s.member_id = $1 AND s.streak_type = $2",
+			   ev, hit, SPI_OK_UPDATE);
 }
 
 static Datum
