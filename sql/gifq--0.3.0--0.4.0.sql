@@ -370,6 +370,7 @@ BEGIN
 			WHEN 'order_transitions' THEN 'The audit trail of orders is append-only.'
 			WHEN 'events' THEN 'Events are kept for good; correct points with a ledger transfer.'
 			WHEN 'challenge_completions' THEN 'Completions are kept for good, like the events that made them.'
+			WHEN 'peer_gifts' THEN 'Gifts are kept for good; a gift is returned with another gift.'
 			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END;
 END $$;
 
@@ -846,6 +847,188 @@ BEGIN
 END $$;
 
 ------------------------------------------------------------------------
+-- peer gifts
+------------------------------------------------------------------------
+
+-- A program's limits on members giving points to each other, in points
+-- (minor units of its points code); NULL: no limit.
+CREATE TABLE gifq.peer_limits (
+	program_id bigint PRIMARY KEY REFERENCES gifq.programs,
+	max_single bigint CHECK (max_single > 0),
+	max_per_day bigint CHECK (max_per_day > 0),
+	updated_at timestamptz NOT NULL DEFAULT now()
+);
+-- Every gift: its ledger transfer, who gave to whom, and the note.
+CREATE TABLE gifq.peer_gifts (
+	transfer_id bigint PRIMARY KEY,
+	program_id bigint NOT NULL,
+	from_member_id bigint NOT NULL,
+	to_member_id bigint NOT NULL,
+	points bigint NOT NULL,
+	note text,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX peer_gifts_giver ON gifq.peer_gifts (from_member_id, created_at);
+CREATE TRIGGER peer_gifts_immutable BEFORE UPDATE OR DELETE ON gifq.peer_gifts
+	FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change();
+CREATE TRIGGER peer_gifts_no_truncate BEFORE TRUNCATE ON gifq.peer_gifts
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change();
+SELECT pg_catalog.pg_extension_config_dump('gifq.peer_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('gifq.peer_gifts', '');
+
+-- gifq.points_of: an amount in a program's points code, in minor units;
+-- QG115 naming the argument otherwise.
+CREATE FUNCTION gifq.points_of(p gifq.programs, what text, amount @extschema@.gifq_money,
+	allow_null boolean) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF amount IS NULL AND allow_null THEN
+		RETURN NULL;
+	END IF;
+	IF amount IS NULL OR @extschema@.gifq_currency(amount) <> p.points_code
+		OR @extschema@.gifq_minor_units(amount) <= 0 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid %s %s', what, coalesce(amount::text, 'NULL')),
+			HINT = format('Give a positive amount of the program''s points, such as ''100 %s''.', p.points_code);
+	END IF;
+	RETURN @extschema@.gifq_minor_units(amount);
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_set_peer_limits(program text,
+	max_single @extschema@.gifq_money DEFAULT NULL,
+	max_per_day @extschema@.gifq_money DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	p gifq.programs;
+BEGIN
+	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(program);
+	INSERT INTO gifq.peer_limits AS l (program_id, max_single, max_per_day)
+	VALUES (p.id, gifq.points_of(p, 'max_single', max_single, true),
+		gifq.points_of(p, 'max_per_day', max_per_day, true))
+	ON CONFLICT ON CONSTRAINT peer_limits_pkey DO UPDATE
+		SET max_single = EXCLUDED.max_single, max_per_day = EXCLUDED.max_per_day,
+			updated_at = now();
+END $$;
+COMMENT ON FUNCTION @extschema@.gifq_set_peer_limits(text, @extschema@.gifq_money, @extschema@.gifq_money) IS 'the most points a member may give in one gift and in 24 hours (NULL: no limit)';
+
+-- gifq.give_points: gifq_give_points' work.
+CREATE FUNCTION gifq.give_points(_program text, _from text, _to text,
+	_points @extschema@.gifq_money, _key text, _note text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	p gifq.programs;
+	giver gifq.members;
+	receiver bigint;
+	pts bigint;
+	l gifq.peer_limits;
+	given bigint;
+	g gifq.peer_gifts;
+	field text;
+	transfer bigint;
+BEGIN
+	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(_program);
+	pts := gifq.points_of(p, 'points', _points, false);
+	IF _key IS NULL OR length(_key) NOT BETWEEN 1 AND 200 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid idempotency key %s', coalesce(quote_literal(_key), 'NULL')),
+			HINT = 'Give each gift a key of 1 to 200 characters.';
+	END IF;
+	IF _note IS NOT NULL AND length(_note) > 500 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid note of %s characters', length(_note)),
+			HINT = 'Keep a note to 500 characters.';
+	END IF;
+	-- the giver's row serialises their gifts, for the daily limit
+	SELECT * INTO giver FROM gifq.members m
+	WHERE m.program_id = p.id AND m.external_id = _from FOR NO KEY UPDATE;
+	IF giver.id IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG102',
+			MESSAGE = format('unknown member "%s" in program "%s"', _from, _program),
+			HINT = 'Create the member first with gifq_upsert_member().';
+	END IF;
+	SELECT m.id INTO receiver FROM gifq.members m WHERE m.program_id = p.id AND m.external_id = _to;
+	IF receiver IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG102',
+			MESSAGE = format('unknown member "%s" in program "%s"', _to, _program),
+			HINT = 'Create the member first with gifq_upsert_member().';
+	END IF;
+
+	-- a replay returns the first gift
+	SELECT * INTO g FROM gifq.peer_gifts x
+	WHERE x.transfer_id = (SELECT t.id FROM gifq.transfers t
+		WHERE t.program_id = p.id AND t.idempotency_key = 'peer:' || _key);
+	IF g.transfer_id IS NOT NULL THEN
+		field := CASE WHEN g.from_member_id <> giver.id THEN 'from_member'
+			WHEN g.to_member_id <> receiver THEN 'to_member'
+			WHEN g.points <> pts THEN 'points'
+			WHEN g.note IS DISTINCT FROM _note THEN 'note' END;
+		IF field IS NOT NULL THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG109',
+				MESSAGE = format('idempotency key "%s" was used for another gift', _key),
+				DETAIL = format('Field "%s" differs.', field),
+				HINT = 'Repeat a request with exactly the same arguments, or use a new key for a new gift.';
+		END IF;
+		RETURN g.transfer_id;
+	END IF;
+	IF receiver = giver.id THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('member "%s" cannot give points to themselves', _from),
+			HINT = 'Give to another member of the program.';
+	END IF;
+	IF giver.blocked THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG210',
+			MESSAGE = format('member "%s" is blocked', _from),
+			HINT = 'Unblock the member with gifq_block_member(program, member, false) first.';
+	END IF;
+	SELECT * INTO l FROM gifq.peer_limits WHERE program_id = p.id;
+	IF l.max_single IS NOT NULL AND pts > l.max_single THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG302',
+			MESSAGE = format('gift refused by limit max_single %s',
+				@extschema@.gifq_from_minor_units(l.max_single, p.points_code)),
+			HINT = 'Give fewer points.';
+	END IF;
+	IF l.max_per_day IS NOT NULL THEN
+		SELECT coalesce(sum(x.points), 0) INTO given FROM gifq.peer_gifts x
+		WHERE x.from_member_id = giver.id AND x.created_at > now() - interval '24 hours';
+		IF given + pts > l.max_per_day THEN
+			RAISE EXCEPTION USING ERRCODE = 'QG302',
+				MESSAGE = format('gift refused by limit max_per_day %s',
+					@extschema@.gifq_from_minor_units(l.max_per_day, p.points_code)),
+				DETAIL = format('Member "%s" gave %s in the last 24 hours.', _from,
+					@extschema@.gifq_from_minor_units(given, p.points_code)),
+				HINT = 'Give fewer points, or wait until earlier gifts are 24 hours old.';
+		END IF;
+	END IF;
+
+	BEGIN
+		-- a concurrent gift with this key from another member loses at
+		-- the transfer's key, with the ledger's QG109
+		transfer := @extschema@.gifq_transfer(
+			(SELECT a.id FROM gifq.accounts a WHERE a.member_id = giver.id AND a.code = 'points'),
+			(SELECT a.id FROM gifq.accounts a WHERE a.member_id = receiver AND a.code = 'points'),
+			_points, 'peer:' || _key, false, NULL,
+			jsonb_build_object('peer_gift', true, 'note', _note));
+	EXCEPTION WHEN SQLSTATE 'QG107' THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG208',
+			MESSAGE = format('member "%s" has %s available, the gift needs %s', _from,
+				(@extschema@.gifq_member_balance(_program, _from)).available, _points),
+			HINT = 'Give fewer points.';
+	END;
+	INSERT INTO gifq.peer_gifts (transfer_id, program_id, from_member_id, to_member_id,
+		points, note)
+	VALUES (transfer, p.id, giver.id, receiver, pts, _note);
+	RETURN transfer;
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_give_points(program text, from_member text,
+	to_member text, points @extschema@.gifq_money, idempotency_key text,
+	note text DEFAULT NULL) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT gifq.give_points(program, from_member, to_member, points, idempotency_key, note)
+$$;
+COMMENT ON FUNCTION @extschema@.gifq_give_points(text, text, text, @extschema@.gifq_money, text, text) IS 'a member gives points to another member of the program, within its peer limits, through the ledger; idempotent by key';
+
+------------------------------------------------------------------------
 -- leaderboards
 ------------------------------------------------------------------------
 
@@ -961,6 +1144,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.gifq_record_events(text, jsonb),
 	@extschema@.gifq_streak(text, text, text),
 	@extschema@.gifq_leaderboard(text, text, jsonb, integer),
-	@extschema@.gifq_leaderboard_around(text, text, text, jsonb, integer)
+	@extschema@.gifq_leaderboard_around(text, text, text, jsonb, integer),
+	@extschema@.gifq_set_peer_limits(text, @extschema@.gifq_money, @extschema@.gifq_money),
+	@extschema@.gifq_give_points(text, text, text, @extschema@.gifq_money, text, text)
 FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;

@@ -69,6 +69,7 @@
 
 /* gamification (QG3xx; see docs/gamification.md) */
 #define ERRCODE_GIFQ_UNKNOWN_STREAK_TYPE	MAKE_SQLSTATE('Q','G','3','0','1')
+#define ERRCODE_GIFQ_PEER_LIMIT			MAKE_SQLSTATE('Q','G','3','0','2')
 
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them

@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(199);
+SELECT plan(219);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -690,6 +690,58 @@ SELECT gifq_record_event('tap-th', 'ted', 'deal', 'ted-1', '2026-02-01 10:00+00'
 SELECT is(pg_temp.hits('ted'), '100@120, 100@120 5.00 USD pending, 150@160',
 	'threshold: one defined below the balance is not reached by rising further');
 SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'threshold: the ledger is consistent');
+
+------------------------------------------------------------------------
+-- peer gifts
+------------------------------------------------------------------------
+
+SELECT gifq_create_program('tap-pg', 'USD', 'PTS', 100, 'UTC');
+SELECT gifq_upsert_member('tap-pg', m) FROM unnest(ARRAY['pia', 'pol', 'pam']) m;
+SELECT gifq_transfer(gifq_account('tap-pg', NULL, 'issuance'), gifq_account('tap-pg', 'pia'), '500 PTS');
+SELECT gifq_define_threshold('tap-pg', 100, 'unlock');
+CREATE FUNCTION pg_temp.pg_bal() RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(format('%s=%s', m, (gifq_member_balance('tap-pg', m)).available), ',' ORDER BY m)
+	FROM unnest(ARRAY['pam', 'pia', 'pol']) m
+$$;
+SELECT gifq_give_points('tap-pg', 'pia', 'pol', '150 PTS', 'gift-1', 'thanks for the demo') AS gift1 \gset
+SELECT is(pg_temp.pg_bal(), 'pam=0 PTS,pia=350 PTS,pol=150 PTS', 'gift: the points move from giver to receiver');
+SELECT is((SELECT format('%s/%s/%s', points, note, t.metadata->>'peer_gift') FROM gifq.peer_gifts g
+	JOIN gifq.transfers t ON t.id = g.transfer_id WHERE g.transfer_id = :gift1),
+	'150/thanks for the demo/true', 'gift: recorded with its note, as a ledger transfer');
+SELECT is(gifq_give_points('tap-pg', 'pia', 'pol', '150 PTS', 'gift-1', 'thanks for the demo'), :gift1::bigint,
+	'gift: the same call replays the first gift');
+SELECT is(pg_temp.pg_bal(), 'pam=0 PTS,pia=350 PTS,pol=150 PTS', 'gift: a replay moves nothing');
+SELECT is(pg_temp.hits('pol'), '100@150', 'gift: a gift can cross the receiver''s threshold');
+SELECT gifq_set_peer_limits('tap-pg', '200 PTS', '300 PTS');
+SELECT pg_temp.ev_state() AS before \gset
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pol', '250 PTS', 'gift-2')$$, 'QG302',
+	'gift refused by limit max_single 200 PTS', 'gift: over max_single is QG302');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pam', '200 PTS', 'gift-3')$$, 'QG302',
+	'gift refused by limit max_per_day 300 PTS', 'gift: over max_per_day in 24 hours is QG302');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pol', 'pam', '160 PTS', 'gift-4')$$, 'QG208',
+	'member "pol" has 150 PTS available, the gift needs 160 PTS', 'gift: more than the giver has is QG208');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pol', '150 PTS', 'gift-1', 'another note')$$,
+	'QG109', 'idempotency key "gift-1" was used for another gift', 'gift: a key reused with another note is QG109');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pia', '10 PTS', 'gift-5')$$, 'QG115',
+	'member "pia" cannot give points to themselves', 'gift: to oneself is QG115');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pol', '10.00 USD', 'gift-6')$$, 'QG115',
+	'invalid points 10.00 USD', 'gift: money that is not the program''s points is QG115');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pol', '0 PTS', 'gift-7')$$, 'QG115',
+	'invalid points 0 PTS', 'gift: zero points is QG115');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'zed', '10 PTS', 'gift-8')$$, 'QG102',
+	'unknown member "zed" in program "tap-pg"', 'gift: an unknown receiver is QG102');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pol', '10 PTS', '')$$, 'QG115',
+	'invalid idempotency key ''''', 'gift: an empty key is QG115');
+SELECT gifq_block_member('tap-pg', 'pol');
+SELECT throws_ok($$SELECT gifq_give_points('tap-pg', 'pol', 'pam', '10 PTS', 'gift-9')$$, 'QG210',
+	'member "pol" is blocked', 'gift: a blocked member cannot give');
+SELECT is(pg_temp.ev_state(), :'before', 'gift: refused gifts change nothing');
+SELECT throws_ok($$SELECT gifq_set_peer_limits('tap-pg', '10.00 USD')$$, 'QG115',
+	'invalid max_single 10.00 USD', 'peer limits: a limit not in points is QG115');
+SELECT lives_ok($$SELECT gifq_set_peer_limits('tap-pg')$$, 'peer limits: NULLs lift the limits');
+SELECT lives_ok($$SELECT gifq_give_points('tap-pg', 'pia', 'pam', '250 PTS', 'gift-10')$$,
+	'peer limits: then a large gift goes through');
+SELECT throws_ok($$UPDATE gifq.peer_gifts SET points = 1$$, 'QG120', NULL, 'gift: gifts are immutable');
 
 ------------------------------------------------------------------------
 -- leaderboards
