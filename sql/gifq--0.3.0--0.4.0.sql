@@ -152,6 +152,26 @@ BEGIN
 	END IF;
 END $$;
 
+-- gifq.unknown_member: QG102 for a member the program does not have.
+CREATE FUNCTION gifq.unknown_member(_program text, _member text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'QG102',
+		MESSAGE = format('unknown member "%s" in program "%s"', _member, _program),
+		HINT = 'Create the member first with gifq_upsert_member().';
+END $$;
+
+-- gifq.check_key: an idempotency key is 1 to 200 characters.
+CREATE FUNCTION gifq.check_key(_key text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF _key IS NULL OR length(_key) NOT BETWEEN 1 AND 200 THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG115',
+			MESSAGE = format('invalid idempotency key %s', coalesce(quote_literal(_key), 'NULL')),
+			HINT = 'Give a key of 1 to 200 characters, such as the id of the action in your app.';
+	END IF;
+END $$;
+
 -- gifq.check_count: NULL (no limit) or a whole number from 1.
 CREATE FUNCTION gifq.check_count(what text, value integer) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -507,11 +527,7 @@ DECLARE
 BEGIN
 	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(_program);
 	PERFORM gifq.check_event_type('event_type', _event_type);
-	IF _key IS NULL OR length(_key) NOT BETWEEN 1 AND 200 THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid idempotency key %s', coalesce(quote_literal(_key), 'NULL')),
-			HINT = 'Give each event a key of 1 to 200 characters, such as the id of the action in your app.';
-	END IF;
+	PERFORM gifq.check_key(_key);
 	IF NOT isfinite(_occurred_at)
 		OR _occurred_at > clock_timestamp() + interval '5 minutes' THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
@@ -529,9 +545,7 @@ BEGIN
 	SELECT m.id INTO mid FROM gifq.members m
 	WHERE m.program_id = p.id AND m.external_id = _member FOR NO KEY UPDATE;
 	IF mid IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG102',
-			MESSAGE = format('unknown member "%s" in program "%s"', _member, _program),
-			HINT = 'Create the member first with gifq_upsert_member().';
+		PERFORM gifq.unknown_member(_program, _member);
 	END IF;
 	SELECT * INTO e FROM gifq.events x WHERE x.program_id = p.id AND x.idempotency_key = _key;
 	IF e.id IS NOT NULL THEN
@@ -771,9 +785,7 @@ BEGIN
 	END IF;
 	SELECT m.id INTO mid FROM gifq.members m WHERE m.program_id = p.id AND m.external_id = member;
 	IF mid IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG102',
-			MESSAGE = format('unknown member "%s" in program "%s"', member, program),
-			HINT = 'Create the member first with gifq_upsert_member().';
+		PERFORM gifq.unknown_member(program, member);
 	END IF;
 	SELECT * INTO s FROM gifq.streaks x WHERE x.member_id = mid AND x.streak_type = t.streak_type;
 	IF s.member_id IS NULL THEN
@@ -928,11 +940,7 @@ DECLARE
 BEGIN
 	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(_program);
 	pts := gifq.points_of(p, 'points', _points, false);
-	IF _key IS NULL OR length(_key) NOT BETWEEN 1 AND 200 THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid idempotency key %s', coalesce(quote_literal(_key), 'NULL')),
-			HINT = 'Give each gift a key of 1 to 200 characters.';
-	END IF;
+	PERFORM gifq.check_key(_key);
 	IF _note IS NOT NULL AND length(_note) > 500 THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG115',
 			MESSAGE = format('invalid note of %s characters', length(_note)),
@@ -942,15 +950,11 @@ BEGIN
 	SELECT * INTO giver FROM gifq.members m
 	WHERE m.program_id = p.id AND m.external_id = _from FOR NO KEY UPDATE;
 	IF giver.id IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG102',
-			MESSAGE = format('unknown member "%s" in program "%s"', _from, _program),
-			HINT = 'Create the member first with gifq_upsert_member().';
+		PERFORM gifq.unknown_member(_program, _from);
 	END IF;
 	SELECT m.id INTO receiver FROM gifq.members m WHERE m.program_id = p.id AND m.external_id = _to;
 	IF receiver IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG102',
-			MESSAGE = format('unknown member "%s" in program "%s"', _to, _program),
-			HINT = 'Create the member first with gifq_upsert_member().';
+		PERFORM gifq.unknown_member(_program, _to);
 	END IF;
 
 	-- a replay returns the first gift
@@ -1111,9 +1115,7 @@ BEGIN
 	END IF;
 	IF NOT EXISTS (SELECT 1 FROM gifq.members m
 		WHERE m.program_id = gifq.program_id(_program) AND m.external_id = _member) THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG102',
-			MESSAGE = format('unknown member "%s" in program "%s"', _member, _program),
-			HINT = 'Create the member first with gifq_upsert_member().';
+		PERFORM gifq.unknown_member(_program, _member);
 	END IF;
 	RETURN QUERY
 	WITH b AS MATERIALIZED (SELECT * FROM gifq.leaderboard(_program, _period, _cohort)),

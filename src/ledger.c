@@ -113,6 +113,21 @@ ledger_datum(int n)
 }
 
 
+/*
+ * ledger_text
+ *		Column n of the first result row as a C string, NULL for SQL NULL.
+ */
+char *
+ledger_text(int n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, n, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+
 /* ----------------------------------------------------------------------
  * Accounts and slots
  * ----------------------------------------------------------------------

@@ -117,5 +117,6 @@ extern SPIPlanPtr ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 extern void ledger_run(SPIPlanPtr plan, Datum *values, const char *nulls,
 					   int expected);
 extern Datum ledger_datum(int n);
+extern char *ledger_text(int n);
 
 #endif							/* GIFQ_LEDGER_H */

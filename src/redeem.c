@@ -165,16 +165,6 @@ read_arguments(FunctionCallInfo fcinfo, Redemption *r)
  * ----------------------------------------------------------------------
  */
 
-static char *
-nullable_text(int n)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  n, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
 /*
  * unknown_member_or_program
  *		The first statement found no member: say whether the program or
@@ -269,8 +259,8 @@ lock_member(Redemption *r)
 	r->program_id = DatumGetInt64(ledger_datum(2));
 	r->blocked = DatumGetBool(ledger_datum(3));
 	r->verified = DatumGetBool(ledger_datum(4));
-	r->member_country = nullable_text(5);
-	r->member_email = nullable_text(6);
+	r->member_country = ledger_text(5);
+	r->member_email = ledger_text(6);
 	version = DatumGetInt64(ledger_datum(7));
 	version_table = DatumGetObjectId(ledger_datum(8));
 	r->order_id = DatumGetInt64(ledger_datum(9));
@@ -317,7 +307,7 @@ find_first(const Redemption *r, FirstOrder *first)
 	first->brand = TextDatumGetCString(ledger_datum(4));
 	first->amount.units = DatumGetInt64(ledger_datum(5));
 	currency_from_text(DatumGetTextPP(ledger_datum(6)), first->amount.currency);
-	first->recipient = nullable_text(7);
+	first->recipient = ledger_text(7);
 	first->recipient_given = DatumGetBool(ledger_datum(8));
 	first->points.units = DatumGetInt64(ledger_datum(9));
 	currency_from_text(DatumGetTextPP(ledger_datum(10)), first->points.currency);

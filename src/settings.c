@@ -96,7 +96,7 @@ column_is_null(int n)
 	return isnull;
 }
 
-/* column n, copied into the cache's memory (NULL for SQL NULL) */
+/* column n copied into the cache's memory (NULL for SQL NULL) */
 static Numeric
 cached_numeric(int n)
 {
@@ -105,13 +105,6 @@ cached_numeric(int n)
 	return DatumGetNumeric(datumCopy(ledger_datum(n), false, -1));
 }
 
-static char *
-cached_text(int n)
-{
-	if (column_is_null(n))
-		return NULL;
-	return TextDatumGetCString(ledger_datum(n));
-}
 
 /*
  * limit_points
@@ -152,7 +145,7 @@ read_brand(RedeemSettings *s)
 	s->brand_found = DatumGetBool(ledger_datum(13));
 	if (!s->brand_found)
 		return;
-	s->brand_country = cached_text(14);
+	s->brand_country = ledger_text(14);
 	currency_from_text(DatumGetTextPP(ledger_datum(15)), s->brand_currency);
 	s->discount_pct = cached_numeric(16);
 	s->in_stock = DatumGetBool(ledger_datum(17));
@@ -203,7 +196,7 @@ read_settings(int64 program_id, const char *brand, const char *currency,
 	currency_from_text(DatumGetTextPP(ledger_datum(4)), s->points_code);
 	s->points_per_unit = cached_numeric(5);
 	s->rate = cached_numeric(6);
-	s->timezone = cached_text(7);
+	s->timezone = ledger_text(7);
 	read_limits(s);
 	read_brand(s);
 	ledger_read_account(22, program_id, s->points_code, &s->issuance_account);
