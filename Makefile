@@ -10,7 +10,7 @@ ISOLATION = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test --load-extension=gifq
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
-SHLIB_LINK = -lcurl
+SHLIB_LINK = -lcurl -lcrypto
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(CI),-Werror)
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check output_iso
 

@@ -15,7 +15,9 @@
  */
 #include "postgres.h"
 
+#include "config.h"
 #include "gifq.h"
+#include "worker.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,5 +37,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	config_define();
 	MarkGUCPrefixReserved("gifq");
+	worker_init();
 }

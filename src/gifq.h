@@ -5,7 +5,8 @@
  *
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
  * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger,
- * QG2xx for the catalog and orders.  Every code is listed
+ * QG2xx for the catalog and orders, QG3xx for gamification, QG4xx for
+ * fulfilment.  Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
  * Copyright (c) 2026, the gifq authors
@@ -70,6 +71,14 @@
 /* gamification (QG3xx; see docs/gamification.md) */
 #define ERRCODE_GIFQ_UNKNOWN_STREAK_TYPE	MAKE_SQLSTATE('Q','G','3','0','1')
 #define ERRCODE_GIFQ_PEER_LIMIT			MAKE_SQLSTATE('Q','G','3','0','2')
+
+/* fulfilment: cards, webhooks, the provider (QG4xx; see docs/worker.md) */
+#define ERRCODE_GIFQ_NO_CARD				MAKE_SQLSTATE('Q','G','4','0','1')
+#define ERRCODE_GIFQ_CARD_KEY_MISSING		MAKE_SQLSTATE('Q','G','4','0','2')
+#define ERRCODE_GIFQ_CARD_UNREADABLE		MAKE_SQLSTATE('Q','G','4','0','3')
+#define ERRCODE_GIFQ_INVALID_WEBHOOK		MAKE_SQLSTATE('Q','G','4','0','4')
+#define ERRCODE_GIFQ_WEBHOOK_SIGNATURE		MAKE_SQLSTATE('Q','G','4','0','5')
+#define ERRCODE_GIFQ_PROVIDER_NOT_SET		MAKE_SQLSTATE('Q','G','4','0','6')
 
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them

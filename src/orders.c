@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "orders.h"
+#include "worker.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -413,6 +414,7 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 						DatumGetInt64(ledger_datum(15)),
 						DatumGetInt64(ledger_datum(16)));
 	orders_place_holds(&holds);
+	worker_wake_on_commit();
 
 	values[1] = Int64GetDatum(holds.points_hold);
 	values[2] = Int64GetDatum(holds.funding_hold);

@@ -28,6 +28,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "orders.h"
+#include "worker.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -695,6 +696,7 @@ redeem(Redemption *r, GifqMoney *points, char **status, bool *created)
 	orders_place_holds(&holds);
 
 	insert_order(r, &holds, flagged);
+	worker_wake_on_commit();
 	if (flagged)
 		flag_member(r, holds.order_id, year_total);
 	*points = holds.points;
