@@ -7,7 +7,7 @@ packages=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
-	libcurl4-openssl-dev libipc-run-perl python3
+	libcurl4-openssl-dev libssl-dev libipc-run-perl python3
 )
 
 missing=()

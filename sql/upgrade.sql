@@ -31,7 +31,7 @@ SELECT (gifq_member_balance('upgraded', 'old-member')).available AS points_left,
 	(gifq_program_balance('upgraded')).available AS funding_left;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 SELECT to_regprocedure('gifq_set_rule(text,text,bigint,integer)') IS NULL AS no_rules_yet;
-ALTER EXTENSION gifq UPDATE;
+ALTER EXTENSION gifq UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 -- the program made under 0.2.0 gets rules, a challenge, a streak type and
 -- a threshold under 0.4.0
@@ -45,6 +45,13 @@ SELECT event_type, points, daily_cap FROM gifq.rules;
 -- by the double-points challenge
 SELECT points_awarded, balance FROM gifq_record_event('upgraded', 'old-member',
 	'deal.closed', 'ev-1', '2026-01-10 10:00+00');
+SELECT count(*) AS problems FROM gifq_ledger_verify();
+SELECT to_regprocedure('gifq_process_orders(integer)') IS NULL AS no_worker_yet;
+ALTER EXTENSION gifq UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+-- the order redeemed under 0.3.0 is sent by the 0.5.0 worker's claim
+SELECT order_id, call, attempt FROM gifq.claim_work(10, '1 minute', 'upgrade-test');
+SELECT status, lease_owner FROM gifq.orders;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend

@@ -7,7 +7,7 @@
  * an app role can neither SHOW nor SET them, and gifq's own functions read
  * them from here, in C.  Everything the worker uses is reloadable (SIGHUP)
  * except the list of databases it serves, which needs a restart like
- * shared_preload_libraries itself.
+ * shared_preload_libraries itself (and exists only when gifq is preloaded).
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -21,6 +21,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 char	   *gifq_database = NULL;
@@ -89,11 +90,13 @@ define_ms(const char *name, const char *description, int *variable,
 void
 config_define(void)
 {
-	DefineCustomStringVariable("gifq.database",
-							   "Databases the gifq worker serves (comma-separated).",
-							   "One worker runs per database; each needs gifq installed.",
-							   &gifq_database, "postgres", PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("gifq.database",
+								   "Databases the gifq worker serves (comma-separated).",
+								   "One worker runs per database; each needs gifq installed.",
+								   &gifq_database, "postgres", PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
 	DefineCustomStringVariable("gifq.provider_url",
 							   "Base URL of the gift-card provider's API.",
 							   "For example https://api.provider.example; orders go to <url>/api/v1/orders.",

@@ -1,0 +1,89 @@
+# GifqSandbox: the sandbox provider (test/sandbox/sandbox.py) for TAP
+# tests: started on a free loopback port, driven through its /_sandbox/
+# control endpoints, stopped when the object goes.
+package GifqSandbox;
+
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use JSON::PP;
+use Time::HiRes qw(usleep);
+
+# new(%args): start a sandbox.  seed, webhook_secret, faults (hashref),
+# config (hashref) as sandbox.py takes them.
+sub new
+{
+	my ($class, %args) = @_;
+	my $root = $ENV{GIFQ_ROOT} // '.';
+	my $dir = tempdir(CLEANUP => 1);
+	my $port_file = "$dir/port";
+	my @cmd = ('python3', "$root/test/sandbox/sandbox.py", '--port', 0,
+		'--port-file', $port_file, '--quiet', '--seed', $args{seed} // 1,
+		'--webhook-secret', $args{webhook_secret} // 'sandbox-webhook-secret');
+	push @cmd, '--faults', encode_json($args{faults}) if $args{faults};
+	push @cmd, '--config', encode_json($args{config}) if $args{config};
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0)
+	{
+		open STDOUT, '>', "$dir/stdout";
+		open STDERR, '>', "$dir/stderr";
+		exec @cmd or die "exec: $!";
+	}
+	for (1 .. 200)
+	{
+		last if -s $port_file;
+		usleep(50_000);
+	}
+	open my $fh, '<', $port_file or die "sandbox did not start: " . `cat $dir/stderr`;
+	my $port = <$fh>;
+	chomp $port;
+	my $self = bless {
+		pid => $pid, port => $port, dir => $dir,
+		url => "http://127.0.0.1:$port",
+		http => HTTP::Tiny->new(timeout => 30),
+	}, $class;
+	return $self;
+}
+
+sub url { $_[0]{url} }
+
+# request(METHOD, PATH, [BODY]): the decoded JSON answer (undef if none)
+sub request
+{
+	my ($self, $method, $path, $body) = @_;
+	my %opt = (headers => { 'Authorization' => 'Bearer sandbox-key',
+			'Content-Type' => 'application/json' });
+	$opt{content} = ref $body ? encode_json($body) : $body if defined $body;
+	my $r = $self->{http}->request($method, $self->{url} . $path, \%opt);
+	die "sandbox $method $path: $r->{status} $r->{content}\n"
+	  if $r->{status} >= 500 && $path =~ m{^/_sandbox/};
+	return length($r->{content} // '') ? decode_json($r->{content}) : undef;
+}
+
+sub faults { my ($s, $f) = @_; $s->request('POST', '/_sandbox/faults', $f) }
+sub config { my ($s, $c) = @_; $s->request('POST', '/_sandbox/config', $c) }
+sub stats { $_[0]->request('GET', '/_sandbox/stats') }
+sub webhooks { $_[0]->request('GET', '/_sandbox/webhooks') }
+sub sink { $_[0]->request('GET', '/_sandbox/sink') }
+sub reset { $_[0]->request('POST', '/_sandbox/reset', {}) }
+
+# order_by_reference(REF): the provider's order, or undef
+sub order_by_reference
+{
+	my ($self, $ref) = @_;
+	my $r = $self->{http}->get("$self->{url}/api/v1/orders?reference_id=$ref",
+		{ headers => { 'Authorization' => 'Bearer sandbox-key' } });
+	return $r->{status} == 200 ? decode_json($r->{content}) : undef;
+}
+
+sub DESTROY
+{
+	my $self = shift;
+	return unless $self->{pid};
+	kill 'TERM', $self->{pid};
+	waitpid($self->{pid}, 0);
+	$self->{pid} = 0;
+}
+
+1;
