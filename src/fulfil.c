@@ -514,17 +514,27 @@ record_one(Fulfilment *f, ProviderRequest *req)
 		record_balance(f, req);
 }
 
+/* errors that pass: the same answer recorded a moment later succeeds */
+static bool
+is_transient(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
 /*
  * record_in_subtransaction
- *		Run record_one for each of reqs in one subtransaction; false (and
- *		nothing recorded) if any failed.  With report, the error is logged.
+ *		Run record_one for each of reqs in one subtransaction; returns 0 if
+ *		all were recorded, else the error's SQLSTATE (and nothing was).
+ *		With report, the error is logged.
  */
-static bool
+static int
 record_in_subtransaction(Fulfilment *f, List *reqs, bool report)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
+	volatile int sqlerrcode = 0;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -539,49 +549,69 @@ record_in_subtransaction(Fulfilment *f, List *reqs, bool report)
 	PG_CATCH();
 	{
 		ErrorData  *e;
+		ProviderRequest *req = linitial(reqs);
 
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		sqlerrcode = e->sqlerrcode;
 		if (report)
-			ereport(WARNING,
+			ereport(is_transient(sqlerrcode) ? LOG : WARNING,
 					(errmsg("gifq: could not record a provider answer: %s", e->message),
-					 errdetail("%s " INT64_FORMAT "; it is looked up again later.",
-							   ((ProviderRequest *) linitial(reqs))->call,
-							   ((ProviderRequest *) linitial(reqs))->id)));
+					 errdetail("%s " INT64_FORMAT "; %s.", req->call, req->id,
+							   is_transient(sqlerrcode) && req->record_tries < 5
+							   ? "it is recorded again at the next turn"
+							   : "it is looked up again later")));
 		FreeErrorData(e);
-		ok = false;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	return ok;
+	return sqlerrcode;
 }
 
 /*
  * fulfil_record
  *		Record every finished call.  Inside a transaction, SPI connected.
+ *		An answer that meets a deadlock or a lock timeout (the worker gives
+ *		way: it waits less than applications do) is kept for the next call
+ *		of this, a few times; any other answer that cannot be recorded is
+ *		dropped, and its order looked up again when its lease ends.
  *		Returns how many were recorded.
  */
 int
 fulfil_record(Fulfilment *f)
 {
 	List	   *reqs = f->finished;
+	List	   *again = NIL;
 	ListCell   *lc;
 	int			n = list_length(reqs);
 
 	if (reqs == NIL)
 		return 0;
 	f->finished = NIL;
-	if (!record_in_subtransaction(f, reqs, false))
+	if (record_in_subtransaction(f, reqs, false) != 0)
 	{
 		foreach(lc, reqs)
-			record_in_subtransaction(f, list_make1(lfirst(lc)), true);
+		{
+			ProviderRequest *req = lfirst(lc);
+			int			code = record_in_subtransaction(f, list_make1(req), true);
+
+			if (code != 0 && is_transient(code) && req->record_tries++ < 5)
+			{
+				again = lappend(again, req);
+				n--;
+			}
+			else if (code != 0)
+				n--;
+		}
 	}
 	foreach(lc, reqs)
-		free_request(lfirst(lc));
+		if (!list_member_ptr(again, lfirst(lc)))
+			free_request(lfirst(lc));
 	list_free(reqs);
+	fulfil_add_finished(f, again);
 	return n;
 }
 

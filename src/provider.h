@@ -45,6 +45,7 @@ typedef struct ProviderRequest
 	char	   *etag;			/* ETag header, or NULL */
 	double		latency_ms;
 
+	int			record_tries;	/* fulfil.c's: attempts to record the answer */
 	void	   *transfer;		/* provider.c's, while in flight */
 } ProviderRequest;
 

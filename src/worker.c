@@ -591,6 +591,13 @@ gifq_worker_main(Datum arg)
 	ws.slot = &shared->slots[index];
 	BackgroundWorkerInitializeConnection(database, NULL, 0);
 	pgstat_report_appname("gifq worker");
+	/*
+	 * Recording answers locks balance slots of many orders at once, which
+	 * can close a cycle with an application transaction that redeems many
+	 * times.  The worker looks for deadlocks sooner than anyone else, so it
+	 * is the one that gives way (fulfil_record records again later).
+	 */
+	SetConfigOption("deadlock_timeout", "20ms", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&ws.slot->mutex);
 	strlcpy(ws.slot->database, database, NAMEDATALEN);
