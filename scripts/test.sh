@@ -8,7 +8,13 @@ set -euo pipefail
 source "$(dirname "$0")/cluster.sh"
 
 gifq_prepare
-gifq_cluster_start "fsync = off"
+# The worker serves only "postgres", where no suite installs gifq; the
+# provider URL is a closed port, so gifq_process_orders in the pgTAP suite
+# meets "no answer" deterministically (the TAP tests run the sandbox).
+gifq_cluster_start "fsync = off" "gifq.database = 'postgres'" \
+	"gifq.provider_url = 'http://127.0.0.1:9'" "gifq.provider_api_key = 'test-key'" \
+	"gifq.card_key = 'test-card-key'" "gifq.webhook_secret = 'whsec-test'" \
+	"gifq.webhook_secret_previous = 'whsec-old'" "gifq.connect_timeout_ms = 1000"
 
 passed=0
 failed=0

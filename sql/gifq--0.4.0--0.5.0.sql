@@ -409,11 +409,14 @@ BEGIN
 			answer ->> 'error', 'failed') || coalesce(': ' || (answer #>> '{error,message}'), ''));
 		RETURN 'failed';
 	WHEN 'processing' THEN
+		-- polled at poll_ms, doubling up to an hour, while webhooks may
+		-- settle it any time
 		UPDATE gifq.orders x SET status = 'processing',
 			status_reason = 'processing at the provider',
 			provider_order_id = coalesce(answer ->> 'order_id', x.provider_order_id),
-			lease_owner = NULL, lease_until = NULL,
-			next_attempt_at = now() + make_interval(secs => poll_ms / 1000.0)
+			lease_owner = NULL, lease_until = NULL, lookups = x.lookups + 1,
+			next_attempt_at = now() + make_interval(secs =>
+				least(poll_ms * power(2::float8, least(x.lookups, 12)), 3600000) / 1000.0)
 		WHERE x.id = o.id;
 		RETURN 'processing';
 	ELSE
@@ -455,7 +458,7 @@ BEGIN
 		RETURN 'stale';
 	END IF;
 	why := coalesce(_error, CASE WHEN _http IS NOT NULL AND _http NOT BETWEEN 200 AND 299
-		AND _http <> 404 THEN gifq.provider_error(_http, answer) END);
+		AND NOT (_call = 'lookup' AND _http = 404) THEN gifq.provider_error(_http, answer) END);
 
 	IF _http BETWEEN 200 AND 299 AND answer IS NOT NULL THEN
 		done := gifq.apply_answer(o, answer, CASE _call WHEN 'order' THEN 'answer' ELSE 'look-up' END,
@@ -514,6 +517,9 @@ END $$;
 -- inbound webhooks
 ------------------------------------------------------------------------
 
+CREATE FUNCTION gifq.request_catalog_refresh() RETURNS void
+	AS 'MODULE_PATHNAME', 'gifq_request_catalog_refresh' LANGUAGE C VOLATILE;
+
 CREATE FUNCTION gifq.webhook_verify(body text, signature text) RETURNS void
 	AS 'MODULE_PATHNAME', 'gifq_webhook_verify' LANGUAGE C VOLATILE;
 
@@ -526,10 +532,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	data jsonb := event -> 'data';
 	ref text := data ->> 'reference_id';
+	said text := CASE event ->> 'type' WHEN 'order.delivered' THEN 'delivered'
+		WHEN 'order.failed' THEN 'failed' END;
 	o gifq.orders;
 	outcome text;
 BEGIN
-	IF ref ~ '^gifq-ord-\d+$' THEN
+	IF ref ~ '^gifq-ord-\d{1,18}$' THEN
 		SELECT * INTO o FROM gifq.orders
 		WHERE id = substr(ref, 10)::bigint FOR UPDATE;
 	END IF;
@@ -538,36 +546,55 @@ BEGIN
 		IF o.id IS NULL THEN
 			outcome := 'unknown order ' || coalesce(ref, 'without reference');
 		ELSIF o.status IN ('delivered', 'failed') THEN
-			outcome := CASE WHEN o.status = data ->> 'status' THEN 'already ' || o.status
+			outcome := CASE WHEN o.status = said THEN 'already ' || o.status
 				ELSE format('ignored: order %s is %s', o.id, o.status) END;
-			IF o.status <> data ->> 'status' THEN
+			IF o.status <> said THEN
 				PERFORM gifq.emit(o.program_id, 'provider.alert', jsonb_build_object(
 					'order_id', o.id, 'reason', 'webhook contradicts a settled order',
-					'order_status', o.status, 'webhook_status', data ->> 'status'));
+					'order_status', o.status, 'webhook', event ->> 'type'));
 			END IF;
 		ELSE
-			outcome := gifq.apply_answer(o, data || jsonb_build_object('status',
-				CASE event ->> 'type' WHEN 'order.delivered' THEN 'delivered' ELSE 'failed' END),
+			outcome := gifq.apply_answer(o, data || jsonb_build_object('status', said),
 				'webhook', 5000);
 			outcome := CASE outcome WHEN 'unknown' THEN 'ignored: no card in the event'
 				ELSE 'order ' || o.id || ' ' || outcome END;
 		END IF;
 	WHEN 'card.redeemed' THEN
-		UPDATE gifq.cards c SET redeemed_at = coalesce(c.redeemed_at,
-			(event ->> 'created_at')::timestamptz, now())
-		WHERE c.order_id = o.id;
 		-- before the delivery is recorded, the event row itself is kept
-		-- and deliver_order takes the redemption from it
+		-- and deliver_order takes the redemption time from it
+		UPDATE gifq.cards c SET redeemed_at = coalesce(c.redeemed_at, now())
+		WHERE c.order_id = o.id;
 		outcome := CASE WHEN FOUND THEN 'card of order ' || o.id || ' redeemed'
 			WHEN o.id IS NOT NULL THEN 'card of order ' || o.id || ' redeemed (before its delivery)'
 			ELSE 'unknown card ' || coalesce(ref, 'without reference') END;
 	WHEN 'catalog.updated' THEN
+		PERFORM gifq.request_catalog_refresh();
 		outcome := 'catalog refresh requested';
-		PERFORM gifq.emit(NULL, 'catalog.stale', jsonb_build_object('event', event ->> 'id'));
 	ELSE
 		outcome := 'ignored: unknown event type ' || coalesce(event ->> 'type', 'NULL');
 	END CASE;
 	RETURN outcome;
+END $$;
+
+-- gifq.webhook_event: the body as a JSON object with an id and a type,
+-- or QG404.
+CREATE FUNCTION gifq.webhook_event(body text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	event jsonb;
+BEGIN
+	BEGIN
+		event := body::jsonb;
+	EXCEPTION WHEN invalid_text_representation THEN
+		NULL;
+	END;
+	IF jsonb_typeof(event) IS DISTINCT FROM 'object' OR jsonb_typeof(event -> 'id') <> 'string'
+		OR jsonb_typeof(event -> 'type') <> 'string' THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG404',
+			MESSAGE = format('webhook body %s is not an event', left(body, 60)),
+			HINT = 'A provider event is a JSON object with a string "id", a "type" and "data".';
+	END IF;
+	RETURN event;
 END $$;
 
 CREATE FUNCTION @extschema@.gifq_provider_webhook(body text, signature text) RETURNS text
@@ -578,13 +605,7 @@ DECLARE
 	ref text;
 BEGIN
 	PERFORM gifq.webhook_verify(body, signature);
-	event := body::jsonb;
-	IF jsonb_typeof(event) IS DISTINCT FROM 'object' OR event ->> 'id' IS NULL
-		OR event ->> 'type' IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG404',
-			MESSAGE = 'webhook event has no id or type',
-			HINT = 'A provider event is a JSON object with "id", "type" and "data".';
-	END IF;
+	event := gifq.webhook_event(body);
 	-- one event id is applied once, even when two deliveries race
 	PERFORM pg_advisory_xact_lock(hashtext('gifq.webhook:' || (event ->> 'id')));
 	SELECT w.outcome INTO outcome FROM gifq.webhook_events w WHERE w.event_id = event ->> 'id';
@@ -595,7 +616,7 @@ BEGIN
 	ref := event #>> '{data,reference_id}';
 	INSERT INTO gifq.webhook_events (event_id, event_type, order_id, outcome)
 	VALUES (event ->> 'id', event ->> 'type',
-		CASE WHEN ref ~ '^gifq-ord-\d+$' THEN substr(ref, 10)::bigint END, outcome);
+		CASE WHEN ref ~ '^gifq-ord-\d{1,18}$' THEN substr(ref, 10)::bigint END, outcome);
 	RETURN outcome;
 END $$;
 COMMENT ON FUNCTION @extschema@.gifq_provider_webhook(text, text) IS 'apply a provider webhook after checking its X-Gifq-Signature; a repeated event id is ignored';
@@ -607,14 +628,17 @@ COMMENT ON FUNCTION @extschema@.gifq_provider_webhook(text, text) IS 'apply a pr
 -- Events are queued for the configured endpoint (gifq.events_url) when
 -- they are written while it is set; the worker POSTs them, signed, and
 -- records the outcome here.
+-- (The default is set after the column is added, so that events written
+-- before this update are not queued.)
 ALTER TABLE gifq.outbox
-	ADD COLUMN send_status text
-		DEFAULT (CASE WHEN pg_catalog.current_setting('gifq.events_url', true) <> ''
-			THEN 'pending' END),
+	ADD COLUMN send_status text,
 	ADD COLUMN send_attempts integer NOT NULL DEFAULT 0,
 	ADD COLUMN send_after timestamptz,
 	ADD COLUMN sent_at timestamptz,
 	ADD COLUMN send_error text;
+ALTER TABLE gifq.outbox ALTER COLUMN send_status
+	SET DEFAULT (CASE WHEN pg_catalog.current_setting('gifq.events_url', true) <> ''
+		THEN 'pending' END);
 CREATE INDEX outbox_to_send ON gifq.outbox (id) WHERE send_status = 'pending';
 
 -- gifq.claim_events: the next events to POST, oldest first, each leased
@@ -667,7 +691,7 @@ $$;
 CREATE FUNCTION @extschema@.gifq_process_orders(batch integer DEFAULT 100) RETURNS integer
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.gifq_process_orders(integer) IS 'send due orders to the provider from this session and record the answers (when the worker is not running); returns how many calls were made';
+COMMENT ON FUNCTION @extschema@.gifq_process_orders(integer) IS 'send due orders to the provider (and look up those in doubt) from this session, recording the answers, when the worker is not running; returns how many calls it made';
 
 CREATE FUNCTION gifq.worker_status(OUT database text, OUT pid integer,
 	OUT started_at timestamptz, OUT last_wake timestamptz, OUT in_flight integer,
@@ -682,9 +706,11 @@ RETURNS SETOF record
 -- database's queue.
 CREATE VIEW gifq.worker AS
 SELECT w.*,
-	(SELECT count(*) FROM gifq.orders o WHERE o.status = 'pending'
-		AND o.next_attempt_at <= now()) AS queue_depth,
-	(SELECT count(*) FROM gifq.orders o WHERE o.status IN ('submitted', 'processing'))
+	CASE WHEN w.database = current_database() THEN
+		(SELECT count(*) FROM gifq.orders o WHERE o.status = 'pending'
+			AND o.next_attempt_at <= now()) END AS queue_depth,
+	CASE WHEN w.database = current_database() THEN
+		(SELECT count(*) FROM gifq.orders o WHERE o.status IN ('submitted', 'processing')) END
 		AS orders_in_flight
 FROM gifq.worker_status() w;
 

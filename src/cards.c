@@ -6,8 +6,8 @@
  * A delivered card is bearer value: whoever reads the code can spend it.
  * So gifq.cards holds it sealed with AES-256-GCM under a key derived
  * (SHA-256) from the superuser-only setting gifq.card_key, and the order id
- * is authenticated with it, so a sealed card moved to another order does
- * not open.  A sealed card is
+ * (8 bytes, big-endian) is authenticated with it, so a sealed card moved to
+ * another order does not open.  A sealed card is
  *
  *		version (1 byte) | key id (4) | nonce (12) | ciphertext | tag (16)
  *
@@ -35,6 +35,7 @@
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 
 #define SEAL_VERSION	1
@@ -144,6 +145,7 @@ gifq_card_seal(PG_FUNCTION_ARGS)
 	StringInfoData plain;
 	bytea	   *sealed;
 	unsigned char *p;
+	uint64		aad;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -171,7 +173,8 @@ gifq_card_seal(PG_FUNCTION_ARGS)
 	memcpy(p + 1, k.id, KEY_ID_LEN);
 	if (RAND_bytes(p + 1 + KEY_ID_LEN, NONCE_LEN) != 1)
 		crypto_failed("seal");
-	gcm(true, &k, p + 1 + KEY_ID_LEN, (unsigned char *) &order_id, sizeof(order_id),
+	aad = pg_hton64((uint64) order_id);
+	gcm(true, &k, p + 1 + KEY_ID_LEN, (unsigned char *) &aad, sizeof(aad),
 		(unsigned char *) plain.data, plain.len, p + HEADER_LEN,
 		p + HEADER_LEN + plain.len);
 	explicit_bzero(plain.data, plain.len);
@@ -225,9 +228,12 @@ gifq_card_open(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
+	uint64		aad = pg_hton64((uint64) order_id);
 
 	if (len < 1 || p[0] != SEAL_VERSION)
 		card_unreadable(order_id, "not a sealed card");
+	if (!card_key(gifq_card_key, &k) && !card_key(gifq_card_key_previous, &k))
+		current_key(&k);		/* QG402: no key at all */
 	if (!((card_key(gifq_card_key, &k) && memcmp(k.id, p + 1, KEY_ID_LEN) == 0) ||
 		  (card_key(gifq_card_key_previous, &k) && memcmp(k.id, p + 1, KEY_ID_LEN) == 0)))
 		card_unreadable(order_id,
@@ -236,7 +242,7 @@ gifq_card_open(PG_FUNCTION_ARGS)
 
 	plain = palloc(len + 1);
 	memcpy(tag, p + HEADER_LEN + len, TAG_LEN);
-	if (!gcm(false, &k, p + 1 + KEY_ID_LEN, (unsigned char *) &order_id, sizeof(order_id),
+	if (!gcm(false, &k, p + 1 + KEY_ID_LEN, (unsigned char *) &aad, sizeof(aad),
 			 p + HEADER_LEN, len, (unsigned char *) plain, tag))
 		card_unreadable(order_id, "it does not authenticate (altered, or another order's)");
 	plain[len] = '\0';

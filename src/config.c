@@ -71,7 +71,7 @@ static void
 define_secret(const char *name, const char *description, char **variable)
 {
 	DefineCustomStringVariable(name, description, NULL, variable, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 }
 

@@ -292,7 +292,7 @@ fulfil_start(Fulfilment *f)
 		bool		held = f->paused && strcmp(req->call, "order") == 0;
 
 		if (held || provider_in_flight(f->ps) >= gifq_max_concurrent_requests ||
-			(strcmp(req->call, "event") != 0 && provider_rate_delay_ms(f->ps) > 0))
+			(req->authorize && provider_rate_delay_ms(f->ps) > 0))
 		{
 			kept = lappend(kept, req);
 			continue;
@@ -616,33 +616,61 @@ fulfil_record(Fulfilment *f)
 }
 
 /*
- * fulfil_release
- *		Give back the claims of calls that were never started.  Inside a
- *		transaction, SPI connected.
+ * fulfil_drop_finished
+ *		Forget the answers not recorded (a turn failed): their orders are
+ *		looked up when their leases end.
  */
 void
-fulfil_release(Fulfilment *f)
+fulfil_drop_finished(Fulfilment *f)
+{
+	ListCell   *lc;
+
+	foreach(lc, f->finished)
+		free_request(lfirst(lc));
+	list_free(f->finished);
+	f->finished = NIL;
+}
+
+/*
+ * fulfil_release
+ *		Give back the claims of order calls that were never started (with
+ *		sends_only, only the sends: what a pause holds).  Other queued calls
+ *		stay queued.  Inside a transaction, SPI connected.
+ */
+void
+fulfil_release(Fulfilment *f, bool sends_only)
 {
 	static const Oid argtypes[] = {INT8ARRAYOID, INT8ARRAYOID, TEXTOID};
 	ArrayBuildState *sends = initArrayResult(INT8OID, CurrentMemoryContext, true);
 	ArrayBuildState *lookups = initArrayResult(INT8OID, CurrentMemoryContext, true);
 	Datum		values[3];
 	ListCell   *lc;
+	List	   *kept = NIL;
+	int			released = 0;
+	MemoryContext old;
 
-	if (f->waiting == NIL)
-		return;
 	foreach(lc, f->waiting)
 	{
 		ProviderRequest *req = lfirst(lc);
 
 		if (strcmp(req->call, "order") == 0)
 			accumArrayResult(sends, Int64GetDatum(req->id), false, INT8OID, CurrentMemoryContext);
-		else if (strcmp(req->call, "lookup") == 0)
+		else if (strcmp(req->call, "lookup") == 0 && !sends_only)
 			accumArrayResult(lookups, Int64GetDatum(req->id), false, INT8OID, CurrentMemoryContext);
+		else
+		{
+			old = MemoryContextSwitchTo(f->cxt);
+			kept = lappend(kept, req);
+			MemoryContextSwitchTo(old);
+			continue;
+		}
 		free_request(req);
+		released++;
 	}
 	list_free(f->waiting);
-	f->waiting = NIL;
+	f->waiting = kept;
+	if (released == 0)
+		return;
 	values[0] = makeArrayResult(sends, CurrentMemoryContext);
 	values[1] = makeArrayResult(lookups, CurrentMemoryContext);
 	values[2] = CStringGetTextDatum(f->caller);
@@ -660,13 +688,14 @@ PG_FUNCTION_INFO_V1(gifq_process_orders);
  *		server without the preloaded worker, or from pg_cron.  It runs in
  *		the caller's transaction, so the claimed orders stay locked while
  *		the calls are made: call it on its own, not inside a long
- *		transaction.  Returns how many orders it called the provider about.
+ *		transaction.  Returns how many calls it made (sends and look-ups);
+ *		after a 401 or 402 the orders not yet sent are given back.
  */
 Datum
 gifq_process_orders(PG_FUNCTION_ARGS)
 {
 	int			batch;
-	volatile int claimed = 0;
+	volatile int calls = 0;
 	Fulfilment *volatile f;
 
 	if (PG_ARGISNULL(0) || PG_GETARG_INT32(0) < 1 || PG_GETARG_INT32(0) > 10000)
@@ -683,7 +712,7 @@ gifq_process_orders(PG_FUNCTION_ARGS)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		claimed = fulfil_claim_orders(f, batch, fulfil_lease_ms());
+		fulfil_claim_orders(f, batch, fulfil_lease_ms());
 		for (;;)
 		{
 			bool		woken;
@@ -701,7 +730,8 @@ gifq_process_orders(PG_FUNCTION_ARGS)
 				fulfil_record(f);
 		}
 		fulfil_record(f);
-		fulfil_release(f);
+		fulfil_release(f, false);
+		calls = (int) f->calls;
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -709,5 +739,5 @@ gifq_process_orders(PG_FUNCTION_ARGS)
 		fulfil_end(f);
 	}
 	PG_END_TRY();
-	PG_RETURN_INT32(claimed);
+	PG_RETURN_INT32(calls);
 }

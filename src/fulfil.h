@@ -41,7 +41,8 @@ extern void fulfil_call(Fulfilment *f, const char *call, const char *path, char 
 extern void fulfil_start(Fulfilment *f);
 extern void fulfil_add_finished(Fulfilment *f, List *done);
 extern int	fulfil_record(Fulfilment *f);
-extern void fulfil_release(Fulfilment *f);
+extern void fulfil_release(Fulfilment *f, bool sends_only);
+extern void fulfil_drop_finished(Fulfilment *f);
 extern int	fulfil_lease_ms(void);
 
 #endif							/* GIFQ_FULFIL_H */

@@ -398,7 +398,8 @@ provider_start(ProviderSession *ps, ProviderRequest *req)
 	}
 	dlist_push_tail(&ps->transfers, &t->node);
 	ps->in_flight++;
-	note_start(ps);
+	if (req->authorize)
+		note_start(ps);			/* a provider call: rate-limited */
 }
 
 /* is this answer JSON, in the database's encoding? */

@@ -36,6 +36,7 @@
 #include "worker.h"
 
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -51,6 +52,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -60,6 +62,7 @@
 
 #define MAX_WORKERS		16
 #define PRUNE_EVERY_MS	(3600 * 1000)
+#define PROBE_EVERY_MS	(30 * 1000)	/* while paused: at most an alert per 30 s */
 
 /* what one worker shows of itself (gifq.worker) */
 typedef struct WorkerSlot
@@ -70,6 +73,7 @@ typedef struct WorkerSlot
 	pid_t		pid;
 	Latch	   *latch;
 	bool		leave;			/* DROP DATABASE asked it to go */
+	bool		catalog_requested;	/* a catalog.updated webhook came */
 	TimestampTz started_at;
 	TimestampTz last_wake;
 	TimestampTz last_error_at;
@@ -182,7 +186,7 @@ worker_init(void)
 	ListCell   *lc;
 	int			i = 0;
 
-	if (!process_shared_preload_libraries_in_progress)
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
@@ -198,7 +202,15 @@ worker_init(void)
 				 errmsg("gifq.database names %d databases; at most %d are served",
 						list_length(names), MAX_WORKERS)));
 	foreach(lc, names)
+	{
+		for (ListCell *other = list_head(names); other != lc; other = lnext(names, other))
+			if (strcmp(lfirst(other), lfirst(lc)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("gifq.database names database \"%s\" twice", (char *) lfirst(lc)),
+						 errhint("One worker serves a database; list each once.")));
 		register_worker(i++, lfirst(lc), false);
+	}
 }
 
 static WorkerSlot *
@@ -254,6 +266,16 @@ worker_wake_on_commit(void)
 	wake_at_commit = true;
 }
 
+static bool
+database_owner(Oid id)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, id, GetUserId());
+#else
+	return pg_database_ownercheck(id, GetUserId());
+#endif
+}
+
 /*
  * drop_database_hook
  *		Before DROP DATABASE, ask that database's worker to leave and wait
@@ -274,7 +296,9 @@ drop_database_hook(PlannedStmt *pstmt, const char *queryString,
 	{
 		Oid			id = get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname, true);
 
-		slot = OidIsValid(id) ? slot_of_database(id) : NULL;
+		/* only for whoever may drop it: others get PostgreSQL's refusal */
+		if (OidIsValid(id) && database_owner(id))
+			slot = slot_of_database(id);
 	}
 	if (slot)
 	{
@@ -307,10 +331,14 @@ drop_database_hook(PlannedStmt *pstmt, const char *queryString,
 	{
 		if (index >= 0)
 		{
+			bool		gone;
+
 			SpinLockAcquire(&slot->mutex);
 			slot->leave = false;
+			gone = slot->pid == 0;
 			SpinLockRelease(&slot->mutex);
-			register_worker(index, database, true);
+			if (gone)
+				register_worker(index, database, true);
 		}
 		PG_RE_THROW();
 	}
@@ -373,6 +401,7 @@ typedef struct WorkerState
 	TimestampTz next_prune;
 	TimestampTz next_probe;
 	TimestampTz next_due;		/* of the orders: 0 unknown, DT_NOEND none */
+	bool		can_claim;		/* a due order would be claimed now */
 } WorkerState;
 
 static bool
@@ -413,6 +442,28 @@ queue_catalog(WorkerState *ws)
 	ws->catalog_in_flight = true;
 }
 
+/* a catalog call came back: another may start; a good one is a sync */
+static void
+note_catalog(WorkerState *ws, List *done)
+{
+	ListCell   *lc;
+
+	foreach(lc, done)
+	{
+		ProviderRequest *req = lfirst(lc);
+
+		if (strcmp(req->call, "catalog") != 0)
+			continue;
+		ws->catalog_in_flight = false;
+		if (req->http_status == 200 || req->http_status == 304)
+		{
+			SpinLockAcquire(&ws->slot->mutex);
+			ws->slot->catalog_synced_at = GetCurrentTimestamp();
+			SpinLockRelease(&ws->slot->mutex);
+		}
+	}
+}
+
 /*
  * worker_turn
  *		One transaction: record what came back, then claim what is due.
@@ -450,32 +501,30 @@ worker_turn(WorkerState *ws)
 				ereport(LOG, (errmsg("gifq worker: looking up %d orders a previous run left in flight", n)));
 			ws->took_over = true;
 		}
-		if (f->finished != NIL)
-		{
-			for (ListCell *lc = list_head(f->finished); lc; lc = lnext(f->finished, lc))
-				if (strcmp(((ProviderRequest *) lfirst(lc))->call, "catalog") == 0)
-				{
-					ws->catalog_in_flight = false;
-					SpinLockAcquire(&ws->slot->mutex);
-					ws->slot->catalog_synced_at = now;
-					SpinLockRelease(&ws->slot->mutex);
-				}
-			fulfil_record(f);
-		}
+		fulfil_record(f);
+		/* a pause holds the sends: give them back rather than let leases run */
+		if (f->paused)
+			fulfil_release(f, true);
 
 		room = gifq_max_concurrent_requests - provider_in_flight(f->ps) - list_length(f->waiting);
+		/* claim no more than the rate limit lets start within two seconds */
+		if (gifq_provider_rate_limit > 0)
+			room = Min(room, 2 * gifq_provider_rate_limit - list_length(f->waiting));
+		ws->can_claim = false;
 		if (fulfil_ready(false))
 		{
 			if (!f->paused && room > 0 && ws->next_due <= now)
 				room -= fulfil_claim_orders(f, room, fulfil_lease_ms());
+			ws->can_claim = !f->paused && room > 0;
 			if (f->paused && now >= ws->next_probe)
 			{
 				fulfil_call(f, "balance", "/api/v1/balance", NULL);
-				ws->next_probe = TimestampTzPlusMilliseconds(now, Max(gifq_poll_interval_ms, 1000));
+				ws->next_probe = TimestampTzPlusMilliseconds(now, Max(gifq_poll_interval_ms, PROBE_EVERY_MS));
 			}
-			if (gifq_catalog_refresh_interval > 0 && now >= ws->next_catalog &&
-				!ws->catalog_in_flight)
+			if (gifq_catalog_refresh_interval > 0 && !ws->catalog_in_flight &&
+				(now >= ws->next_catalog || ws->slot->catalog_requested))
 			{
+				ws->slot->catalog_requested = false;
 				queue_catalog(ws);
 				ws->next_catalog = TimestampTzPlusMilliseconds(now,
 															   (int64) gifq_catalog_refresh_interval * 1000);
@@ -514,8 +563,13 @@ worker_sleep_ms(WorkerState *ws)
 
 	if (ws->f->waiting != NIL && !ws->f->paused)
 		ms = Min(ms, Max(provider_rate_delay_ms(ws->f->ps), 1));
-	if (ws->next_due != DT_NOEND)
-		ms = Min(ms, Max((ws->next_due - now) / 1000, 0));
+	if (ws->can_claim && ws->next_due != DT_NOEND)
+	{
+		/* due already but not claimed: rows another session holds */
+		long		until = (long) ((ws->next_due - now) / 1000);
+
+		ms = Min(ms, until > 0 ? until : 20);
+	}
 	if (gifq_catalog_refresh_interval > 0 && !ws->catalog_in_flight)
 		ms = Min(ms, Max((ws->next_catalog - now) / 1000, 0));
 	return ms;
@@ -530,7 +584,7 @@ worker_leave(WorkerState *ws, int code)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		fulfil_release(ws->f);
+		fulfil_release(ws->f, false);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -617,6 +671,7 @@ gifq_worker_main(Datum arg)
 	for (;;)
 	{
 		bool		woken;
+		List	   *done;
 		MemoryContext old;
 
 		if (got_sigterm || ws.slot->leave)
@@ -640,8 +695,7 @@ gifq_worker_main(Datum arg)
 			note_error(ws.slot, e->message);
 			ereport(LOG, (errmsg("gifq worker: %s", e->message)));
 			/* the answers are dropped: their orders are looked up later */
-			list_free(ws.f->finished);
-			ws.f->finished = NIL;
+			fulfil_drop_finished(ws.f);
 			ws.next_due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 		}
 		PG_END_TRY();
@@ -649,7 +703,9 @@ gifq_worker_main(Datum arg)
 		/* committing left TopMemoryContext current: wait in the turn's */
 		MemoryContextSwitchTo(turn_cxt);
 		fulfil_start(ws.f);
-		fulfil_add_finished(ws.f, provider_wait(ws.f->ps, worker_sleep_ms(&ws), &woken));
+		done = provider_wait(ws.f->ps, worker_sleep_ms(&ws), &woken);
+		note_catalog(&ws, done);
+		fulfil_add_finished(ws.f, done);
 		SpinLockAcquire(&ws.slot->mutex);
 		ws.slot->last_wake = GetCurrentTimestamp();
 		SpinLockRelease(&ws.slot->mutex);
@@ -658,6 +714,32 @@ gifq_worker_main(Datum arg)
 		if (woken)
 			ws.next_due = 0;
 	}
+}
+
+PG_FUNCTION_INFO_V1(gifq_request_catalog_refresh);
+
+/*
+ * gifq_request_catalog_refresh
+ *		gifq.request_catalog_refresh(): ask this database's worker to load
+ *		the catalog now (a catalog.updated webhook).  Nothing without one.
+ */
+Datum
+gifq_request_catalog_refresh(PG_FUNCTION_ARGS)
+{
+	WorkerSlot *slot = slot_of_database(MyDatabaseId);
+
+	if (slot)
+	{
+		Latch	   *latch;
+
+		SpinLockAcquire(&slot->mutex);
+		slot->catalog_requested = true;
+		latch = slot->latch;
+		SpinLockRelease(&slot->mutex);
+		if (latch)
+			SetLatch(latch);
+	}
+	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(gifq_worker_status);

@@ -240,6 +240,9 @@ is($ret, 0, 'DROP DATABASE succeeds while its worker runs');
 is($node->safe_psql('postgres', "SELECT count(*) FROM gifq.worker WHERE database = 'postgres' AND pid IS NOT NULL"),
 	'1', 'the other database keeps its worker');
 
+my ($r2, $o2, $e2) = $node->psql('postgres', q{ALTER SYSTEM SET gifq.provider_url = 'ftp://x.example'});
+like($e2, qr/is not an http or https URL/, 'only http and https provider URLs are accepted');
+
 # --- the end -----------------------------------------------------------------
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM gifq.orders WHERE status NOT IN ('delivered', 'failed')"),
