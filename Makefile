@@ -22,7 +22,7 @@ include $(PGXS)
 # header changes (a struct's layout must agree across files).
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench deps
+.PHONY: test demo bench deps sandbox
 deps:
 	scripts/setup.sh
 test:
@@ -31,3 +31,6 @@ demo:
 	scripts/demo.sh
 bench:
 	bench/run
+# the sandbox provider on 127.0.0.1 (SANDBOX_PORT, default 8089) until ^C
+sandbox:
+	python3 test/sandbox/sandbox.py --port $${SANDBOX_PORT:-8089}

@@ -157,8 +157,8 @@ SELECT gifq_cancel_order((SELECT id FROM gifq.orders WHERE idempotency_key = 're
 SELECT at::time(0) AS at, actor, from_status, to_status, reason
 FROM gifq_order_history((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-cleo-1'));
 
--- Orders wait for the fulfilment worker (next version) as pending; their
--- value stays held until delivery posts it or a failure releases it.
+-- No provider is configured yet, so orders wait as pending; their value
+-- stays held until delivery posts it or a failure releases it (part 5).
 SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id)).*
 FROM gifq.members m ORDER BY 1;
 SELECT currency, (gifq_program_balance('acme-kudos', currency)).*
@@ -206,4 +206,56 @@ SELECT points_awarded, balance
 FROM gifq_record_event('acme-kudos', 'user_ben', 'deal.closed', 'crm-deal-1004');
 SELECT payload FROM gifq.outbox WHERE event_type = 'threshold.reached';
 SELECT rank, member, points FROM gifq_leaderboard('acme-kudos', 'week');
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
+
+-- ======================================================================
+--  part 5: fulfilment.  The background worker sends orders to the
+--  provider (here the sandbox provider on 127.0.0.1) with libcurl, many at
+--  once, and records each answer.  Until now it had no provider to call.
+-- ======================================================================
+
+-- The worker runs inside PostgreSQL (preloaded); it is waiting for a URL.
+SELECT database, pid IS NOT NULL AS running, last_error, queue_depth FROM gifq.worker;
+
+-- A DBA points it at the provider; a reload is enough.
+ALTER SYSTEM SET gifq.provider_url = :'provider_url';
+SELECT pg_reload_conf();
+-- (the demo waits until no order is on its way)
+DO $$
+BEGIN
+	FOR i IN 1..100 LOOP
+		EXIT WHEN NOT EXISTS (SELECT 1 FROM gifq.orders
+			WHERE status IN ('pending', 'submitted', 'processing'));
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+
+-- Ana's $10 card is delivered: the holds are posted, the card is stored
+-- sealed (AES-256-GCM), and the app sees only its last 4 characters.
+SELECT order_id, status, attempts, code_last4, redemption_url, expiry_date
+FROM gifq_order((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-ana-1'));
+SELECT at::time(0) AS at, from_status, to_status, reason
+FROM gifq_order_history((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-ana-1'));
+-- Showing Ana her code is one audited call.
+SELECT code, pin FROM gifq_reveal_code((SELECT id FROM gifq.orders WHERE idempotency_key = 'req-ana-1'));
+SELECT order_id, actor FROM gifq.card_reveals;
+
+-- Ben gets a 1000-point spot bonus and redeems it at once: the order is on
+-- its way the moment it commits (the commit wakes the worker), and it
+-- takes milliseconds end to end.
+SELECT gifq_transfer(gifq_account('acme-kudos', NULL, 'issuance'),
+                     gifq_account('acme-kudos', 'user_ben'), '1000 PTS',
+                     idempotency_key => 'spot-bonus-ben') AS bonus;
+SELECT order_id, status FROM gifq_redeem('acme-kudos', 'user_ben', 'amazon-us', '10.00 USD', 'req-ben-2');
+SELECT pg_sleep(0.5);
+SELECT status, delivered_at - created_at AS commit_to_delivered
+FROM gifq.orders WHERE idempotency_key = 'req-ben-2';
+
+-- Every provider call is logged, and the app is told through events.
+SELECT call, order_id, http_status, error FROM gifq.provider_calls ORDER BY id;
+SELECT event_type, payload->>'order_id' AS order_id FROM gifq.outbox
+WHERE event_type LIKE 'order.%' ORDER BY id;
+SELECT database, delivered, failed, in_flight, paused_reason FROM gifq.worker;
+SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id)).available
+FROM gifq.members m ORDER BY 1;
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();

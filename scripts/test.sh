@@ -96,6 +96,15 @@ if [ ${#pgtap[@]} -gt 0 ]; then
 	done
 fi
 
+# the sandbox provider's own tests (the TAP tests below rely on it)
+echo "== sandbox"
+if (cd "$GIFQ_WORK" && as_pg python3 test/sandbox/test_sandbox.py); then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	failures+=("test/sandbox/test_sandbox.py")
+fi
+
 # TAP: test/t/*.pl, each with clusters of its own
 tap=("$GIFQ_WORK"/test/t/*.pl)
 if [ ${#tap[@]} -gt 0 ]; then
