@@ -19,11 +19,28 @@
 -- and is then looked up by its reference, never sent again blindly;
 -- 'processing' orders (asynchronous at the provider) are polled the same
 -- way.  lookups counts the look-ups since the last answer, for backoff.
+-- retries counts gifq_retry_order: a retried order is sent under a new
+-- reference (see gifq.provider_reference), since the provider answers
+-- the old one with its old outcome.
 ALTER TABLE gifq.orders
 	ADD COLUMN lease_owner text,
-	ADD COLUMN lookups integer NOT NULL DEFAULT 0;
+	ADD COLUMN lookups integer NOT NULL DEFAULT 0,
+	ADD COLUMN retries integer NOT NULL DEFAULT 0;
 CREATE INDEX orders_in_flight ON gifq.orders (next_attempt_at)
 	WHERE status IN ('submitted', 'processing');
+
+-- gifq.provider_reference: the reference an order is sent under, its
+-- Idempotency-Key: gifq-ord-000000123, then gifq-ord-000000123-r1 after a
+-- first gifq_retry_order, and so on.  Inlined like gifq.order_reference.
+CREATE FUNCTION gifq.provider_reference(id bigint, retries integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN gifq.order_reference(id) OPERATOR(pg_catalog.||)
+	CASE WHEN retries > 0 THEN '-r' OPERATOR(pg_catalog.||) retries::text ELSE '' END;
+
+-- gifq.reference_order: the order id in a provider reference, or NULL.
+CREATE FUNCTION gifq.reference_order(reference text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (pg_catalog.regexp_match(reference, '^gifq-ord-(\d{1,18})(?:-r\d{1,9})?$'))[1]::bigint;
 
 -- An order found missing at the provider after an unknown outcome goes
 -- back to pending to be sent again (same reference, so the provider's
@@ -42,6 +59,14 @@ BEGIN
 		RAISE EXCEPTION USING ERRCODE = 'QG120',
 			MESSAGE = format('order %s: only its status and fulfilment columns may change', OLD.id),
 			HINT = 'Cancel the order and redeem again to change what was ordered.';
+	END IF;
+	-- a retry sends under a new reference, with a full set of attempts
+	IF OLD.status = 'failed' AND NEW.status = 'pending' THEN
+		NEW.retries := OLD.retries + 1;
+		NEW.attempts := 0;
+		NEW.lookups := 0;
+		NEW.provider_order_id := NULL;
+		NEW.last_error := NULL;
 	END IF;
 	IF NEW.status IS DISTINCT FROM OLD.status THEN
 		IF NOT (OLD.status, NEW.status) IN (('pending', 'submitted'),
@@ -62,6 +87,31 @@ BEGIN
 	END IF;
 	NEW.updated_at := now();
 	RETURN NEW;
+END $$;
+
+-- gifq_order shows the reference the order is sent under now.
+CREATE OR REPLACE FUNCTION gifq.order_view(_id bigint)
+RETURNS TABLE(order_id bigint, status text, brand_id text, amount @extschema@.gifq_money,
+	attempts integer, last_error text, redemption_url text, expiry_date date,
+	code_last4 text, delivered_at timestamptz, program text, member text,
+	points @extschema@.gifq_money, cost @extschema@.gifq_money,
+	reference text, flags text[], created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT o.id, o.status, o.brand_id, @extschema@.gifq_from_minor_units(o.amount, o.currency),
+		o.attempts, o.last_error, o.redemption_url, o.expiry_date, o.code_last4,
+		o.delivered_at, p.code, m.external_id,
+		@extschema@.gifq_from_minor_units(o.points, o.points_code),
+		@extschema@.gifq_from_minor_units(o.cost, o.currency),
+		gifq.provider_reference(o.id, o.retries), o.flags, o.created_at, o.updated_at
+	FROM gifq.orders o JOIN gifq.programs p ON p.id = o.program_id
+		JOIN gifq.members m ON m.id = o.member_id
+	WHERE o.id = _id;
+	IF NOT FOUND THEN
+		PERFORM gifq.unknown_order(_id);
+	END IF;
 END $$;
 
 ------------------------------------------------------------------------
@@ -263,13 +313,13 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 		RETURNING o.*, due.status AS was
 	)
 	SELECT c.id, CASE WHEN c.was = 'pending' THEN 'order' ELSE 'lookup' END,
-		gifq.order_reference(c.id), c.provider_order_id,
+		gifq.provider_reference(c.id, c.retries), c.provider_order_id,
 		CASE WHEN c.was = 'pending' THEN jsonb_build_object(
 			'brand_id', c.brand_id,
 			'amount', @extschema@.gifq_amount(@extschema@.gifq_from_minor_units(c.amount, c.currency)),
 			'currency', c.currency,
 			'recipient_email', c.recipient_email,
-			'reference_id', gifq.order_reference(c.id))::text END,
+			'reference_id', gifq.provider_reference(c.id, c.retries))::text END,
 		c.attempts
 	FROM claimed c
 $$;
@@ -354,7 +404,7 @@ BEGIN
 		lease_owner = NULL, lease_until = NULL, last_error = NULL, lookups = 0
 	WHERE x.id = o.id;
 	PERFORM gifq.emit(o.program_id, 'order.delivered', jsonb_build_object(
-		'order_id', o.id, 'reference', gifq.order_reference(o.id),
+		'order_id', o.id, 'reference', gifq.provider_reference(o.id, o.retries),
 		'brand_id', o.brand_id, 'code_last4', right(code, 4)));
 	RETURN true;
 END $$;
@@ -373,7 +423,7 @@ BEGIN
 		lease_owner = NULL, lease_until = NULL, lookups = 0
 	WHERE x.id = o.id;
 	PERFORM gifq.emit(o.program_id, 'order.failed', jsonb_build_object(
-		'order_id', o.id, 'reference', gifq.order_reference(o.id), 'error', error));
+		'order_id', o.id, 'reference', gifq.provider_reference(o.id, o.retries), 'error', error));
 END $$;
 
 -- gifq.provider_error: "code: message" of a provider error body.
@@ -393,7 +443,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	ref text := answer ->> 'reference_id';
 BEGIN
-	IF ref IS DISTINCT FROM gifq.order_reference(o.id) THEN
+	IF ref IS DISTINCT FROM gifq.provider_reference(o.id, o.retries) THEN
 		RETURN 'unknown';
 	END IF;
 	IF o.status NOT IN ('submitted', 'processing') THEN
@@ -537,10 +587,7 @@ DECLARE
 	o gifq.orders;
 	outcome text;
 BEGIN
-	IF ref ~ '^gifq-ord-\d{1,18}$' THEN
-		SELECT * INTO o FROM gifq.orders
-		WHERE id = substr(ref, 10)::bigint FOR UPDATE;
-	END IF;
+	SELECT * INTO o FROM gifq.orders WHERE id = gifq.reference_order(ref) FOR UPDATE;
 	CASE event ->> 'type'
 	WHEN 'order.delivered', 'order.failed' THEN
 		IF o.id IS NULL THEN
@@ -616,7 +663,7 @@ BEGIN
 	ref := event #>> '{data,reference_id}';
 	INSERT INTO gifq.webhook_events (event_id, event_type, order_id, outcome)
 	VALUES (event ->> 'id', event ->> 'type',
-		CASE WHEN ref ~ '^gifq-ord-\d{1,18}$' THEN substr(ref, 10)::bigint END, outcome);
+		gifq.reference_order(ref), outcome);
 	RETURN outcome;
 END $$;
 COMMENT ON FUNCTION @extschema@.gifq_provider_webhook(text, text) IS 'apply a provider webhook after checking its X-Gifq-Signature; a repeated event id is ignored';

@@ -839,7 +839,7 @@ SELECT lives_ok(format('SELECT gifq_retry_order(%s)', pg_temp.id('V1')), 'retry:
 SELECT results_eq(
 	$$SELECT status, status_reason, attempts, next_attempt_at, lease_until FROM gifq.orders
 	WHERE id = pg_temp.id('V1')$$,
-	$$VALUES ('pending', 'retried', 1, now(), NULL::timestamptz)$$,
+	$$VALUES ('pending', 'retried', 0, now(), NULL::timestamptz)$$,
 	'retry: pending again, due now');
 SELECT ok((SELECT points_hold NOT IN (pg_temp.id('V1_ph'), pg_temp.id('V1_fh'))
 	AND funding_hold NOT IN (pg_temp.id('V1_ph'), pg_temp.id('V1_fh'))

@@ -129,6 +129,15 @@ is($held, '0', 'failed orders have their holds voided');
 is_deeply($sandbox->stats->{duplicates}, [], 'no reference got two cards');
 ledger_ok('after each fault kind');
 
+# a failed order retried is sent under a new reference, with new attempts
+my $failed = $node->safe_psql('postgres', "SELECT min(id) FROM gifq.orders WHERE status = 'failed'");
+$node->safe_psql('postgres', "SELECT gifq_retry_order($failed)");
+ok(wait_status($failed, 'delivered'), 'a retried order is delivered');
+my $retry_ref = $node->safe_psql('postgres', "SELECT reference FROM gifq_order($failed)");
+like($retry_ref, qr/^gifq-ord-\d+-r1$/, 'under the reference of its first retry');
+ok($sandbox->order_by_reference($retry_ref), 'which the provider knows');
+ledger_ok('after a retry');
+
 # --- 401 and 402 pause sending --------------------------------------------
 for my $switch ('unauthorized', 'insufficient_funds')
 {
