@@ -9,6 +9,7 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use JSON::PP;
 use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
 
 # new(%args): start a sandbox.  seed, webhook_secret, faults (hashref),
 # config (hashref) as sandbox.py takes them.
@@ -75,6 +76,46 @@ sub order_by_reference
 	my $r = $self->{http}->get("$self->{url}/api/v1/orders?reference_id=$ref",
 		{ headers => { 'Authorization' => 'Bearer sandbox-key' } });
 	return $r->{status} == 200 ? decode_json($r->{content}) : undef;
+}
+
+# node(NAME, %settings): a started cluster whose worker calls this sandbox
+# (gifq preloaded, short retry times for tests), with more postgresql.conf
+# settings as name => value; then gifq installed in "postgres" with a
+# program "acme" funded with 1,000,000.00 USD and members m1 .. mN
+# (members => N, default 1) holding 100,000,000 PTS each.
+sub node
+{
+	my ($self, $name, %settings) = @_;
+	my $members = delete $settings{members} // 1;
+	my %conf = (
+		shared_preload_libraries => 'gifq',
+		fsync => 'off',
+		'gifq.database' => 'postgres',
+		'gifq.provider_url' => $self->{url},
+		'gifq.provider_api_key' => 'sandbox-key',
+		'gifq.card_key' => "$name-card-key-0123456789",
+		'gifq.retry_base_ms' => 100,
+		'gifq.retry_max_ms' => 1000,
+		'gifq.request_timeout_ms' => 1000,
+		'gifq.connect_timeout_ms' => 1000,
+		'gifq.poll_interval' => 500,
+		'gifq.catalog_refresh_interval' => 3600,
+		%settings);
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', join '',
+		map { defined $conf{$_} ? "$_ = '$conf{$_}'\n" : '' } sort keys %conf);
+	$node->start;
+	$node->safe_psql('postgres', qq{
+CREATE EXTENSION gifq;
+SELECT gifq_create_program('acme', 'USD');
+SELECT gifq_upsert_member('acme', 'm' || i, 'm' || i || '\@example.com', 'US')
+FROM generate_series(1, $members) i;
+SELECT gifq_transfer(gifq_account('acme', NULL, 'issuance'), gifq_account('acme', 'm' || i),
+	'100000000 PTS', idempotency_key => 'earn-' || i) FROM generate_series(1, $members) i;
+SELECT gifq_fund('acme', '1000000.00 USD', 'wire-1');
+});
+	return $node;
 }
 
 sub DESTROY

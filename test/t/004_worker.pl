@@ -15,33 +15,8 @@ use GifqSandbox;
 my $sandbox = GifqSandbox->new(seed => 4, webhook_secret => 'whsec-test');
 my $sink_secret = 'evsec-test';
 
-my $node = PostgreSQL::Test::Cluster->new('worker');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gifq'
-fsync = off
-gifq.database = 'postgres, dropme'
-gifq.provider_url = '@{[ $sandbox->url ]}'
-gifq.provider_api_key = 'sandbox-key'
-gifq.card_key = 'test-card-key-0123456789'
-gifq.webhook_secret = 'whsec-test'
-gifq.retry_base_ms = 100
-gifq.retry_max_ms = 1000
-gifq.request_timeout_ms = 1000
-gifq.connect_timeout_ms = 1000
-gifq.poll_interval = 500
-gifq.catalog_refresh_interval = 3600
-});
-$node->start;
-
-$node->safe_psql('postgres', q{
-CREATE EXTENSION gifq;
-SELECT gifq_create_program('acme', 'USD');
-SELECT gifq_upsert_member('acme', 'ana', 'ana@example.com', 'US');
-SELECT gifq_fund('acme', '100000.00 USD', 'wire-1');
-SELECT gifq_transfer(gifq_account('acme', NULL, 'issuance'), gifq_account('acme', 'ana'),
-	'100000000 PTS', idempotency_key => 'earn-1');
-});
+my $node = $sandbox->node('worker',
+	'gifq.database' => 'postgres, dropme', 'gifq.webhook_secret' => 'whsec-test');
 
 # the worker loads the catalog when it starts (here: once the extension
 # exists, at its first turn after that)
@@ -57,7 +32,7 @@ sub redeem
 	my ($brand) = @_;
 	$n++;
 	return $node->safe_psql('postgres',
-		"SELECT order_id FROM gifq_redeem('acme', 'ana', '" . ($brand // 'amazon-us')
+		"SELECT order_id FROM gifq_redeem('acme', 'm1', '" . ($brand // 'amazon-us')
 		  . "', '10.00 USD', 'k-$n')");
 }
 
@@ -225,7 +200,7 @@ $node->safe_psql('postgres', q{ALTER SYSTEM SET gifq.provider_rate_limit = 25});
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 sleep 1;
 $sandbox->faults({ slow => 1.0, slow_ms => 100 });
-$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'ana', 'amazon-us', '10.00 USD', 'cap-' || i)
+$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'm1', 'amazon-us', '10.00 USD', 'cap-' || i)
 	FROM generate_series(1, 60) i});
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM gifq.orders WHERE status NOT IN ('delivered', 'failed')"),

@@ -18,32 +18,10 @@ my $sandbox = GifqSandbox->new(seed => 5, faults => {
 	malformed => 0.05, reset => 0.05, timeout_ms => 1500, slow_ms => 100,
 	retry_after => 1 });
 
-my $node = PostgreSQL::Test::Cluster->new('worker_crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gifq'
-restart_after_crash = on
-gifq.database = 'postgres'
-gifq.provider_url = '@{[ $sandbox->url ]}'
-gifq.provider_api_key = 'sandbox-key'
-gifq.card_key = 'crash-card-key-0123456789'
-gifq.retry_base_ms = 50
-gifq.retry_max_ms = 500
-gifq.request_timeout_ms = 1000
-gifq.max_attempts = 10
-gifq.max_concurrent_requests = 32
-gifq.poll_interval = 500
-gifq.catalog_refresh_interval = 3600
-});
-$node->start;
+my $node = $sandbox->node('worker_crash', members => 50, restart_after_crash => 'on',
+	'gifq.retry_base_ms' => 50, 'gifq.retry_max_ms' => 500, 'gifq.max_attempts' => 10,
+	'gifq.max_concurrent_requests' => 32);
 $node->safe_psql('postgres', q{
-CREATE EXTENSION gifq;
-SELECT gifq_create_program('acme', 'USD');
-SELECT gifq_upsert_member('acme', 'm' || i, 'm' || i || '@example.com', 'US')
-FROM generate_series(1, 50) i;
-SELECT gifq_transfer(gifq_account('acme', NULL, 'issuance'), gifq_account('acme', 'm' || i),
-	'1000000 PTS', idempotency_key => 'earn-' || i) FROM generate_series(1, 50) i;
-SELECT gifq_fund('acme', '1000000.00 USD', 'wire-1');
 SELECT gifq_catalog_load('{"brands": [{"id": "amazon-us", "name": "Amazon", "country": "US",
 	"currency": "USD", "categories": ["retail"], "denominations": [10, 25, 50, 100, 500],
 	"discount_pct": 3.0, "in_stock": true}]}');

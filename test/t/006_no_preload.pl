@@ -11,24 +11,9 @@ use Test::More;
 use GifqSandbox;
 
 my $sandbox = GifqSandbox->new(seed => 6);
-my $node = PostgreSQL::Test::Cluster->new('no_preload');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-fsync = off
-gifq.provider_url = '@{[ $sandbox->url ]}'
-gifq.provider_api_key = 'sandbox-key'
-gifq.card_key = 'np-card-key-0123456789'
-gifq.retry_base_ms = 10
-gifq.request_timeout_ms = 1000
-});
-$node->start;
+my $node = $sandbox->node('no_preload', shared_preload_libraries => undef,
+	'gifq.database' => undef, 'gifq.retry_base_ms' => 10);
 $node->safe_psql('postgres', q{
-CREATE EXTENSION gifq;
-SELECT gifq_create_program('acme', 'USD');
-SELECT gifq_upsert_member('acme', 'ana', 'ana@example.com', 'US');
-SELECT gifq_fund('acme', '1000.00 USD', 'wire-1');
-SELECT gifq_transfer(gifq_account('acme', NULL, 'issuance'), gifq_account('acme', 'ana'),
-	'100000 PTS', idempotency_key => 'earn-1');
 SELECT gifq_catalog_load('{"brands": [{"id": "amazon-us", "name": "Amazon", "country": "US",
 	"currency": "USD", "categories": ["retail"], "denominations": [10, 25], "in_stock": true}]}');
 });
@@ -36,7 +21,7 @@ SELECT gifq_catalog_load('{"brands": [{"id": "amazon-us", "name": "Amazon", "cou
 is($node->safe_psql('postgres', 'SELECT count(*) FROM gifq.worker'), '0',
 	'no worker without preload');
 
-$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'ana', 'amazon-us', '10.00 USD', 'a')});
+$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'm1', 'amazon-us', '10.00 USD', 'a')});
 is($node->safe_psql('postgres', 'SELECT gifq_process_orders()'), '1', 'one call made');
 is($node->safe_psql('postgres', "SELECT status FROM gifq.orders WHERE idempotency_key = 'a'"),
 	'delivered', 'delivered within the call');
@@ -44,7 +29,7 @@ is($node->safe_psql('postgres', 'SELECT gifq_process_orders()'), '0', 'nothing l
 
 # a timeout after the provider made the card: the next call looks it up
 $sandbox->faults({ timeout => 1.0, after_create_ratio => 1.0, timeout_ms => 3000 });
-$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'ana', 'amazon-us', '10.00 USD', 'b')});
+$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'm1', 'amazon-us', '10.00 USD', 'b')});
 $node->safe_psql('postgres', 'SELECT gifq_process_orders()');
 like($node->safe_psql('postgres', "SELECT status || ': ' || last_error FROM gifq.orders WHERE idempotency_key = 'b'"),
 	qr/^submitted: .*timed out/, 'a timeout leaves the order submitted');
@@ -56,7 +41,7 @@ is($sandbox->stats->{posts_per_reference_max}, 1, 'it was not sent again');
 
 # 401: the claimed orders not yet sent go back to pending
 $sandbox->faults({ unauthorized => JSON::PP::true });
-$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'ana', 'amazon-us', '10.00 USD', 'c' || i)
+$node->safe_psql('postgres', q{SELECT gifq_redeem('acme', 'm1', 'amazon-us', '10.00 USD', 'c' || i)
 	FROM generate_series(1, 3) i});
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT gifq_process_orders()');
 like($err, qr/sending orders paused/, 'a 401 pauses, with a warning');
