@@ -328,7 +328,7 @@ $$;
 -- or the worker stopping) are given back at once: an order not sent goes
 -- back to pending with its attempt uncounted, a look-up not made is due
 -- now.
-CREATE FUNCTION gifq.release_claims(sends bigint[], lookups bigint[], caller text)
+CREATE FUNCTION gifq.release_claims(_sends bigint[], _lookups bigint[], _caller text)
 RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 	WITH s AS (
@@ -336,13 +336,13 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 			status_reason = 'not sent: sending paused or stopped',
 			attempts = o.attempts - 1, lease_owner = NULL, lease_until = NULL,
 			next_attempt_at = now()
-		WHERE o.id = ANY (sends) AND o.status = 'submitted' AND o.lease_owner = caller
+		WHERE o.id = ANY (_sends) AND o.status = 'submitted' AND o.lease_owner = _caller
 		RETURNING 1
 	), l AS (
 		UPDATE gifq.orders o SET lease_owner = NULL, lease_until = NULL,
 			next_attempt_at = now()
-		WHERE o.id = ANY (lookups) AND o.status IN ('submitted', 'processing')
-			AND o.lease_owner = caller
+		WHERE o.id = ANY (_lookups) AND o.status IN ('submitted', 'processing')
+			AND o.lease_owner = _caller
 		RETURNING 1
 	)
 	SELECT ((SELECT count(*) FROM s) + (SELECT count(*) FROM l))::integer
@@ -376,6 +376,20 @@ $$;
 -- recording outcomes
 ------------------------------------------------------------------------
 
+-- gifq.answer_date: a YYYY-MM-DD date from a provider's answer, or NULL
+-- when it is anything else (even 2029-02-30): a card is not refused for
+-- its expiry date.
+CREATE FUNCTION gifq.answer_date(s text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF s !~ '^\d{4}-\d{2}-\d{2}$' THEN
+		RETURN NULL;
+	END IF;
+	RETURN s::date;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+	RETURN NULL;
+END $$;
+
 -- gifq.deliver_order: the provider says the card exists: post the holds,
 -- seal and store the card, and announce it.  answer is the provider's
 -- order object; a delivered answer without a code is not believed.
@@ -398,8 +412,7 @@ BEGIN
 	UPDATE gifq.orders x SET status = 'delivered', status_reason = 'delivered (' || source || ')',
 		provider_order_id = coalesce(answer ->> 'order_id', x.provider_order_id),
 		redemption_url = card ->> 'redemption_url',
-		expiry_date = CASE WHEN card ->> 'expiry_date' ~ '^\d{4}-\d{2}-\d{2}$'
-			THEN (card ->> 'expiry_date')::date END,
+		expiry_date = gifq.answer_date(card ->> 'expiry_date'),
 		code_last4 = right(code, 4), delivered_at = now(),
 		lease_owner = NULL, lease_until = NULL, last_error = NULL, lookups = 0
 	WHERE x.id = o.id;
@@ -635,8 +648,9 @@ BEGIN
 	EXCEPTION WHEN invalid_text_representation THEN
 		NULL;
 	END;
-	IF jsonb_typeof(event) IS DISTINCT FROM 'object' OR jsonb_typeof(event -> 'id') <> 'string'
-		OR jsonb_typeof(event -> 'type') <> 'string' THEN
+	IF jsonb_typeof(event) IS DISTINCT FROM 'object'
+		OR jsonb_typeof(event -> 'id') IS DISTINCT FROM 'string'
+		OR jsonb_typeof(event -> 'type') IS DISTINCT FROM 'string' THEN
 		RAISE EXCEPTION USING ERRCODE = 'QG404',
 			MESSAGE = format('webhook body %s is not an event', left(body, 60)),
 			HINT = 'A provider event is a JSON object with a string "id", a "type" and "data".';
