@@ -224,6 +224,19 @@ is($ret, 0, 'DROP DATABASE succeeds while its worker runs');
 is($node->safe_psql('postgres', "SELECT count(*) FROM gifq.worker WHERE database = 'postgres' AND pid IS NOT NULL"),
 	'1', 'the other database keeps its worker');
 
+# an answer over gifq.max_response_bytes is not read: the catalog (a few
+# kB) is refused at 1 kB, asked for by a catalog.updated webhook
+$node->safe_psql('postgres', q{ALTER SYSTEM SET gifq.max_response_bytes = 1024});
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+sleep 1;
+$sandbox->request('POST', '/_sandbox/catalog', { patch => { 'target-us' => { in_stock => JSON::PP::false } } });
+$node->safe_psql('postgres', 'SELECT gifq.request_catalog_refresh()');
+ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM gifq.provider_calls
+	WHERE call = 'catalog' AND error LIKE 'answer larger than gifq.max_response_bytes%'}),
+	'an answer larger than gifq.max_response_bytes is refused');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET gifq.max_response_bytes});
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+
 my ($r2, $o2, $e2) = $node->psql('postgres', q{ALTER SYSTEM SET gifq.provider_url = 'ftp://x.example'});
 like($e2, qr/is not an http or https URL/, 'only http and https provider URLs are accepted');
 
