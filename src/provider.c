@@ -537,8 +537,12 @@ provider_wait(ProviderSession *ps, long timeout_ms, bool *woken)
 		if (flags)
 			curl_multi_socket_action(ps->multi, events[i].fd, flags, &running);
 	}
+	/* the timer is one-shot: libcurl sets it again if it wants another */
 	if (timer_left_ms(ps) == 0)
+	{
+		ps->timer_set = false;
 		curl_multi_socket_action(ps->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
 	pfree(events);
 
 	done = collect(ps, done);

@@ -402,6 +402,7 @@ typedef struct WorkerState
 	TimestampTz next_probe;
 	TimestampTz next_due;		/* of the orders: 0 unknown, DT_NOEND none */
 	bool		can_claim;		/* a due order would be claimed now */
+	bool		syncing;		/* catalog refreshes are due (installed, configured) */
 } WorkerState;
 
 static bool
@@ -486,6 +487,7 @@ worker_turn(WorkerState *ws)
 	{
 		/* gifq not installed here, or not updated to this library's version */
 		note_error(ws->slot, "gifq 0.5.0 is not installed in this database (CREATE EXTENSION gifq, or ALTER EXTENSION gifq UPDATE)");
+		ws->can_claim = ws->syncing = false;
 		ws->next_due = TimestampTzPlusMilliseconds(now, gifq_poll_interval_ms);
 	}
 	else
@@ -511,6 +513,7 @@ worker_turn(WorkerState *ws)
 		if (gifq_provider_rate_limit > 0)
 			room = Min(room, 2 * gifq_provider_rate_limit - list_length(f->waiting));
 		ws->can_claim = false;
+		ws->syncing = fulfil_ready(false) && gifq_catalog_refresh_interval > 0;
 		if (fulfil_ready(false))
 		{
 			if (!f->paused && room > 0 && ws->next_due <= now)
@@ -570,7 +573,7 @@ worker_sleep_ms(WorkerState *ws)
 
 		ms = Min(ms, until > 0 ? until : 20);
 	}
-	if (gifq_catalog_refresh_interval > 0 && !ws->catalog_in_flight)
+	if (ws->syncing && !ws->catalog_in_flight)
 		ms = Min(ms, Max((ws->next_catalog - now) / 1000, 0));
 	return ms;
 }

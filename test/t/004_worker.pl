@@ -36,6 +36,14 @@ sub redeem
 		  . "', '10.00 USD', 'k-$n')");
 }
 
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	open my $fh, '<', "/proc/$pid/stat" or return undef;
+	my @f = split ' ', (split /\) /, <$fh>)[1];
+	return $f[11] + $f[12];    # utime + stime
+}
+
 sub status_of
 {
 	my ($id) = @_;
@@ -219,6 +227,10 @@ $node->safe_psql('postgres', 'CREATE DATABASE dropme');
 ok($node->poll_query_until('postgres',
 	"SELECT pid IS NOT NULL FROM gifq.worker WHERE database = 'dropme'"),
 	'the worker of a second database connects');
+my $other = $node->safe_psql('postgres', "SELECT pid FROM gifq.worker WHERE database = 'dropme'");
+my $ticks = cpu_ticks($other);
+sleep 2;
+cmp_ok(cpu_ticks($other) - $ticks, '<', 20, 'a worker waiting for CREATE EXTENSION sleeps');
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE dropme');
 is($ret, 0, 'DROP DATABASE succeeds while its worker runs');
 is($node->safe_psql('postgres', "SELECT count(*) FROM gifq.worker WHERE database = 'postgres' AND pid IS NOT NULL"),
@@ -239,6 +251,14 @@ $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 
 my ($r2, $o2, $e2) = $node->psql('postgres', q{ALTER SYSTEM SET gifq.provider_url = 'ftp://x.example'});
 like($e2, qr/is not an http or https URL/, 'only http and https provider URLs are accepted');
+
+# --- an idle worker sleeps --------------------------------------------------
+# (CPU time from /proc over 3 s with nothing to do: a busy loop would use
+# most of it)
+my $idle_pid = $node->safe_psql('postgres', "SELECT pid FROM gifq.worker WHERE database = 'postgres'");
+my $before = cpu_ticks($idle_pid);
+sleep 3;
+cmp_ok(cpu_ticks($idle_pid) - $before, '<', 30, 'an idle worker uses under 10% of a core');
 
 # --- the end -----------------------------------------------------------------
 is($node->safe_psql('postgres',
