@@ -10,8 +10,8 @@ gifq_prepare
 # the sandbox provider, on a free loopback port, stopped on exit
 as_pg python3 "$GIFQ_WORK/test/sandbox/sandbox.py" --port 0 --quiet \
 	--port-file "$GIFQ_WORK/sandbox.port" >/dev/null 2>&1 &
-sandbox=$!
-trap 'kill $sandbox 2>/dev/null || true; gifq_cleanup' EXIT
+# (as_pg runs it through runuser: stop the python process itself)
+trap 'pkill -f "$GIFQ_WORK/test/sandbox/sandbox.py" || true; gifq_cleanup' EXIT
 for _ in $(seq 100); do [ -s "$GIFQ_WORK/sandbox.port" ] && break; sleep 0.1; done
 provider_url="http://127.0.0.1:$(cat "$GIFQ_WORK/sandbox.port")"
 

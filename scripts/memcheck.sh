@@ -65,7 +65,6 @@ done
 # faults of every kind, asynchronous orders, events sent out, a pause
 as_pg python3 "$GIFQ_WORK/test/sandbox/sandbox.py" --port 0 --quiet --seed 7 \
 	--port-file "$GIFQ_WORK/sandbox.port" --webhook-secret whsec-test >/dev/null 2>&1 &
-sandbox=$!
 for _ in $(seq 100); do [ -s "$GIFQ_WORK/sandbox.port" ] && break; sleep 0.1; done
 sandbox_url="http://127.0.0.1:$(cat "$GIFQ_WORK/sandbox.port")"
 control() { python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), method="POST")).read()' "$sandbox_url/_sandbox/$1" "$2"; }
@@ -98,7 +97,7 @@ for _ in $(seq 120); do
 done
 echo "memcheck: worker run left $left orders unfinished; $(as_pg psql -X -At -d gifq_vg_worker -c "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM gifq.orders GROUP BY 1) s")"
 [ "$left" = 0 ] || status=1
-kill "$sandbox" 2>/dev/null || true
+pkill -f "$GIFQ_WORK/test/sandbox/sandbox.py" || true
 as_pg pg_ctl -D "$GIFQ_WORK/data" -m fast -w stop >/dev/null
 
 # An error block starts with "==PID== <description>" and ends at a blank

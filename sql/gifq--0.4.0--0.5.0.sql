@@ -235,13 +235,16 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 	SELECT count(*) FROM d
 $$;
 
+-- (PL/pgSQL, not SQL: its plan is kept, where PostgreSQL plans a SQL
+-- function's body at every call; the worker calls it for every answer.)
 CREATE FUNCTION gifq.log_call(_call text, _order bigint, _attempt integer,
 	_http integer, _error text, _latency double precision, _caller text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
 	INSERT INTO gifq.provider_calls (call, order_id, attempt, http_status, error,
 		latency_ms, caller)
-	VALUES (_call, _order, _attempt, _http, _error, _latency, _caller)
-$$;
+	VALUES (_call, _order, _attempt, _http, _error, _latency, _caller);
+END $$;
 
 -- Order outcomes over the last day, by hour, and the success rate of
 -- those that ended.
@@ -290,7 +293,10 @@ $$;
 CREATE FUNCTION gifq.claim_work(batch integer, lease interval, caller text)
 RETURNS TABLE(order_id bigint, call text, reference text, provider_order_id text,
 	body text, attempt integer)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH in_flight AS (
 		SELECT id, status FROM gifq.orders
 		WHERE status IN ('submitted', 'processing') AND next_attempt_at <= now()
@@ -321,8 +327,8 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 			'recipient_email', c.recipient_email,
 			'reference_id', gifq.provider_reference(c.id, c.retries))::text END,
 		c.attempts
-	FROM claimed c
-$$;
+	FROM claimed c;
+END $$;
 
 -- gifq.release_claims: claims the caller never acted on (sending paused,
 -- or the worker stopping) are given back at once: an order not sent goes

@@ -296,7 +296,7 @@ lock_slots_of(int64 *holds, int nholds)
 	values[0] = PointerGetDatum(construct_array(elems, nholds, INT8OID,
 												sizeof(int64), FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	ledger_run(ledger_plan(&plan,
+	ledger_run(ledger_plan_generic(&plan,
 						   "SELECT 1 FROM gifq.account_slots s JOIN ("
 						   " SELECT t.debit_account_id AS account_id, h.debit_slot AS slot"
 						   "  FROM gifq.holds h JOIN gifq.transfers t ON t.id = h.transfer_id"
@@ -348,7 +348,7 @@ gifq_end_holds(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = PG_GETARG_DATUM(0);
-	ledger_run(ledger_plan(&plan,
+	ledger_run(ledger_plan_generic(&plan,
 						   "SELECT transfer_id FROM gifq.holds"
 						   " WHERE transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
 						   " AND status = 'pending' ORDER BY transfer_id FOR UPDATE",

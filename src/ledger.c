@@ -83,6 +83,31 @@ ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
 }
 
 /*
+ * ledger_plan_generic
+ *		ledger_plan for a statement that takes an array ("= ANY ($1)"):
+ *		its custom plans cost no less than the generic one, so the plan
+ *		cache would plan it afresh on every call (a fifth of the worker's
+ *		time once); force the generic plan.
+ */
+SPIPlanPtr
+ledger_plan_generic(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare_cursor failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*cache = plan;
+	}
+	return *cache;
+}
+
+/*
  * ledger_run
  *		Execute a kept plan; throw unless SPI answers "expected".
  */
@@ -205,7 +230,7 @@ ledger_load_accounts(const int64 *ids, int n, LedgerAccount *accounts)
 		elems[i] = Int64GetDatum(ids[i]);
 	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	ledger_run(ledger_plan(&plan_account,
+	ledger_run(ledger_plan_generic(&plan_account,
 						   "SELECT id, program_id, currency, debits_must_not_exceed_credits,"
 						   " credits_must_not_exceed_debits, slots,"
 						   " low_balance IS NOT NULL, " LEDGER_WATCH_THRESHOLDS

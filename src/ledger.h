@@ -112,6 +112,8 @@ extern void ledger_report_conflict(const char *key, const char *what,
 								   const char *now) pg_attribute_noreturn();
 
 /* SPI helpers (ledger.c) */
+extern SPIPlanPtr ledger_plan_generic(SPIPlanPtr *cache, const char *sql, int nargs,
+									   const Oid *argtypes);
 extern SPIPlanPtr ledger_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
 extern void ledger_run(SPIPlanPtr plan, Datum *values, const char *nulls,

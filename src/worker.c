@@ -553,6 +553,8 @@ worker_turn(WorkerState *ws)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* a bgworker reports its table statistics itself: autovacuum needs them */
+	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	publish(ws->slot, f);
 }
