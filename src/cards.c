@@ -25,7 +25,6 @@
  */
 #include "postgres.h"
 
-#include "config.h"
 #include "gifq.h"
 
 #include <openssl/evp.h>

@@ -11,10 +11,10 @@
  * order is still submitted when its lease ends, and whoever finds it then
  * asks the provider about it by reference before anything is sent again.
  *
- * Recording is done for a whole batch of answers in one subtransaction;
- * should that fail (a bug, a constraint a DBA added), each answer is
- * recorded in its own, so one bad answer cannot hold up the others: its
- * order stays submitted and is looked up again later.
+ * Each answer is recorded in a subtransaction of its own, and a turn's
+ * answers in one transaction: one answer that cannot be recorded (a bug, a
+ * constraint a DBA added) holds up no other; its order stays submitted and
+ * is looked up again later.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -24,7 +24,6 @@
  */
 #include "postgres.h"
 
-#include "config.h"
 #include "fulfil.h"
 #include "gifq.h"
 #include "ledger.h"
@@ -525,12 +524,11 @@ is_transient(int sqlerrcode)
 
 /*
  * record_in_subtransaction
- *		Run record_one for each of reqs in one subtransaction; returns 0 if
- *		all were recorded, else the error's SQLSTATE (and nothing was).
- *		With report, the error is logged.
+ *		record_one in a subtransaction of its own; returns 0, or the
+ *		SQLSTATE of the error that rolled it back (which is logged).
  */
 static int
-record_in_subtransaction(Fulfilment *f, List *reqs, bool report)
+record_in_subtransaction(Fulfilment *f, ProviderRequest *req)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -540,29 +538,24 @@ record_in_subtransaction(Fulfilment *f, List *reqs, bool report)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		ListCell   *lc;
-
-		foreach(lc, reqs)
-			record_one(f, lfirst(lc));
+		record_one(f, req);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
 		ErrorData  *e;
-		ProviderRequest *req = linitial(reqs);
 
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		sqlerrcode = e->sqlerrcode;
-		if (report)
-			ereport(is_transient(sqlerrcode) ? LOG : WARNING,
-					(errmsg("gifq: could not record a provider answer: %s", e->message),
-					 errdetail("%s " INT64_FORMAT "; %s.", req->call, req->id,
-							   is_transient(sqlerrcode) && req->record_tries < 5
-							   ? "it is recorded again at the next turn"
-							   : "it is looked up again later")));
+		ereport(is_transient(sqlerrcode) ? LOG : WARNING,
+				(errmsg("gifq: could not record a provider answer: %s", e->message),
+				 errdetail("%s " INT64_FORMAT "; %s.", req->call, req->id,
+						   is_transient(sqlerrcode) && req->record_tries < 5
+						   ? "it is recorded again at the next turn"
+						   : "it is looked up again later")));
 		FreeErrorData(e);
 	}
 	PG_END_TRY();
@@ -573,12 +566,13 @@ record_in_subtransaction(Fulfilment *f, List *reqs, bool report)
 
 /*
  * fulfil_record
- *		Record every finished call.  Inside a transaction, SPI connected.
- *		An answer that meets a deadlock or a lock timeout (the worker gives
- *		way: it waits less than applications do) is kept for the next call
- *		of this, a few times; any other answer that cannot be recorded is
- *		dropped, and its order looked up again when its lease ends.
- *		Returns how many were recorded.
+ *		Record every finished call, each in its own subtransaction, so one
+ *		answer that cannot be recorded holds up no other.  One that meets a
+ *		deadlock or a lock timeout (the worker gives way: it waits less
+ *		than applications do) is kept for the next call of this, a few
+ *		times; any other is dropped, and its order looked up again when its
+ *		lease ends.  Inside a transaction, SPI connected.  Returns how many
+ *		were recorded.
  */
 int
 fulfil_record(Fulfilment *f)
@@ -586,30 +580,21 @@ fulfil_record(Fulfilment *f)
 	List	   *reqs = f->finished;
 	List	   *again = NIL;
 	ListCell   *lc;
-	int			n = list_length(reqs);
+	int			n = 0;
 
-	if (reqs == NIL)
-		return 0;
 	f->finished = NIL;
-	if (record_in_subtransaction(f, reqs, false) != 0)
-	{
-		foreach(lc, reqs)
-		{
-			ProviderRequest *req = lfirst(lc);
-			int			code = record_in_subtransaction(f, list_make1(req), true);
-
-			if (code != 0 && is_transient(code) && req->record_tries++ < 5)
-			{
-				again = lappend(again, req);
-				n--;
-			}
-			else if (code != 0)
-				n--;
-		}
-	}
 	foreach(lc, reqs)
-		if (!list_member_ptr(again, lfirst(lc)))
-			free_request(lfirst(lc));
+	{
+		ProviderRequest *req = lfirst(lc);
+		int			code = record_in_subtransaction(f, req);
+
+		if (code == 0)
+			n++;
+		if (code != 0 && is_transient(code) && req->record_tries++ < 5)
+			again = lappend(again, req);
+		else
+			free_request(req);
+	}
 	list_free(reqs);
 	fulfil_add_finished(f, again);
 	return n;

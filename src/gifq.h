@@ -80,6 +80,35 @@
 #define ERRCODE_GIFQ_WEBHOOK_SIGNATURE		MAKE_SQLSTATE('Q','G','4','0','5')
 #define ERRCODE_GIFQ_PROVIDER_NOT_SET		MAKE_SQLSTATE('Q','G','4','0','6')
 
+/* settings (gifq.c; docs/settings.md) */
+/* where the worker runs (postmaster start only) */
+extern char *gifq_database;
+
+/* the provider */
+extern char *gifq_provider_url;
+extern char *gifq_provider_api_key;
+extern int	gifq_max_concurrent_requests;
+extern int	gifq_connect_timeout_ms;
+extern int	gifq_request_timeout_ms;
+extern int	gifq_max_response_bytes;
+extern int	gifq_provider_rate_limit;
+extern int	gifq_max_attempts;
+extern int	gifq_retry_base_ms;
+extern int	gifq_retry_max_ms;
+extern int	gifq_poll_interval_ms;
+extern int	gifq_catalog_refresh_interval;
+extern int	gifq_call_log_retention;
+
+/* secrets: superuser-only */
+extern char *gifq_card_key;
+extern char *gifq_card_key_previous;
+extern char *gifq_webhook_secret;
+extern char *gifq_webhook_secret_previous;
+extern char *gifq_events_secret;
+
+/* outbound events */
+extern char *gifq_events_url;
+
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them
  * (PostgreSQL 16 and later, for pg_input_is_valid()), and a plain ERROR

@@ -25,7 +25,7 @@
  */
 #include "postgres.h"
 
-#include "config.h"
+#include "gifq.h"
 #include "provider.h"
 
 #include <curl/curl.h>

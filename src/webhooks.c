@@ -19,7 +19,6 @@
  */
 #include "postgres.h"
 
-#include "config.h"
 #include "gifq.h"
 #include "webhooks.h"
 

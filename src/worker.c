@@ -29,7 +29,6 @@
  */
 #include "postgres.h"
 
-#include "config.h"
 #include "fulfil.h"
 #include "gifq.h"
 #include "ledger.h"
