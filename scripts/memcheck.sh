@@ -49,55 +49,65 @@ done
 pg_isready -q || { echo "server under valgrind did not start" >&2; exit 1; }
 
 status=0
-regress=$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//' | tr '\n' ' ')
-(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
-	--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --inputdir=. \
-	--outputdir="$GIFQ_WORK/regress" --dbname=gifq_vg --load-extension=gifq \
-	$regress) || status=1
-as_pg createdb gifq_vg_tap
-as_pg psql -X -q -d gifq_vg_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION gifq'
-for f in "$GIFQ_WORK"/test/*.sql; do
-	[ -e "$f" ] || continue
-	(cd "$GIFQ_WORK" && as_pg pg_prove -d gifq_vg_tap "test/$(basename "$f")") || status=1
-done
+# GIFQ_MEMCHECK_PARTS: any of regress, pgtap, worker (default: all three)
+parts=" ${GIFQ_MEMCHECK_PARTS:-regress pgtap worker} "
+part() { [[ $parts == *" $1 "* ]]; }
+if part regress; then
+	regress=$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//' | tr '\n' ' ')
+	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --inputdir=. \
+		--outputdir="$GIFQ_WORK/regress" --dbname=gifq_vg --load-extension=gifq \
+		$regress) || status=1
+fi
+if part pgtap; then
+	as_pg createdb gifq_vg_tap
+	as_pg psql -X -q -d gifq_vg_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION gifq'
+	for f in "$GIFQ_WORK"/test/*.sql; do
+		[ -e "$f" ] || continue
+		(cd "$GIFQ_WORK" && as_pg pg_prove -d gifq_vg_tap "test/$(basename "$f")") || status=1
+	done
+fi
 
-# the worker (and libcurl) under memcheck: orders through the sandbox with
-# faults of every kind, asynchronous orders, events sent out, a pause
-as_pg python3 "$GIFQ_WORK/test/sandbox/sandbox.py" --port 0 --quiet --seed 7 \
-	--port-file "$GIFQ_WORK/sandbox.port" --webhook-secret whsec-test >/dev/null 2>&1 &
-for _ in $(seq 100); do [ -s "$GIFQ_WORK/sandbox.port" ] && break; sleep 0.1; done
-sandbox_url="http://127.0.0.1:$(cat "$GIFQ_WORK/sandbox.port")"
-control() { python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), method="POST")).read()' "$sandbox_url/_sandbox/$1" "$2"; }
-as_pg createdb gifq_vg_worker
-as_pg psql -X -q -d gifq_vg_worker -v ON_ERROR_STOP=1 -v url="$sandbox_url" <<'SQL' || status=1
-CREATE EXTENSION gifq;
-SELECT gifq_create_program('vg', 'USD');
-SELECT gifq_upsert_member('vg', 'm', 'm@example.com', 'US');
-SELECT gifq_fund('vg', '100000.00 USD', 'wire');
-SELECT gifq_transfer(gifq_account('vg', NULL, 'issuance'), gifq_account('vg', 'm'), '10000000 PTS', idempotency_key => 'earn');
-ALTER SYSTEM SET gifq.provider_url = :'url';
-ALTER SYSTEM SET gifq.catalog_refresh_interval = 1;
-ALTER SYSTEM SET gifq.events_url = :'url' || '/_sandbox/sink';
-ALTER SYSTEM SET gifq.events_secret = 'evsec';
-SELECT pg_reload_conf();
-SQL
-sleep 5
-control faults '{"5xx": 0.1, "429": 0.1, "timeout": 0.05, "slow": 0.05, "malformed": 0.1, "reset": 0.1, "out_of_stock": 0.05, "timeout_ms": 4000, "slow_ms": 200}'
-control config '{"async_ratio": 0.3, "async_delay_ms": 200}'
-as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-' || i) FROM generate_series(1, 60) i" >/dev/null || status=1
-sleep 20
-control faults '{"unauthorized": true}'
-as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-paused')" >/dev/null || status=1
-sleep 5
-control faults '{}'
-for _ in $(seq 120); do
-	left=$(as_pg psql -X -At -d gifq_vg_worker -c "SELECT count(*) FROM gifq.orders WHERE status NOT IN ('delivered', 'failed')")
-	[ "$left" = 0 ] && break
-	sleep 1
-done
-echo "memcheck: worker run left $left orders unfinished; $(as_pg psql -X -At -d gifq_vg_worker -c "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM gifq.orders GROUP BY 1) s")"
-[ "$left" = 0 ] || status=1
-pkill -f "$GIFQ_WORK/test/sandbox/sandbox.py" || true
+if part worker; then
+	# the worker (and libcurl) under memcheck: orders through the sandbox with
+	# faults of every kind, asynchronous orders, events sent out, a pause
+	as_pg python3 "$GIFQ_WORK/test/sandbox/sandbox.py" --port 0 --quiet --seed 7 \
+		--port-file "$GIFQ_WORK/sandbox.port" --webhook-secret whsec-test >/dev/null 2>&1 &
+	for _ in $(seq 100); do [ -s "$GIFQ_WORK/sandbox.port" ] && break; sleep 0.1; done
+	sandbox_url="http://127.0.0.1:$(cat "$GIFQ_WORK/sandbox.port")"
+	control() { python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), method="POST")).read()' "$sandbox_url/_sandbox/$1" "$2"; }
+	as_pg createdb gifq_vg_worker
+	as_pg psql -X -q -d gifq_vg_worker -v ON_ERROR_STOP=1 -v url="$sandbox_url" \
+		-v sink="$sandbox_url/_sandbox/sink" <<-'SQL' || status=1
+	CREATE EXTENSION gifq;
+	SELECT gifq_create_program('vg', 'USD');
+	SELECT gifq_upsert_member('vg', 'm', 'm@example.com', 'US');
+	SELECT gifq_fund('vg', '100000.00 USD', 'wire');
+	SELECT gifq_transfer(gifq_account('vg', NULL, 'issuance'), gifq_account('vg', 'm'), '10000000 PTS', idempotency_key => 'earn');
+	ALTER SYSTEM SET gifq.provider_url = :'url';
+	ALTER SYSTEM SET gifq.catalog_refresh_interval = 1;
+	ALTER SYSTEM SET gifq.events_url = :'sink';
+	ALTER SYSTEM SET gifq.events_secret = 'evsec';
+	SELECT pg_reload_conf();
+	SQL
+	sleep 5
+	control faults '{"5xx": 0.1, "429": 0.1, "timeout": 0.05, "slow": 0.05, "malformed": 0.1, "reset": 0.1, "out_of_stock": 0.05, "timeout_ms": 4000, "slow_ms": 200}'
+	control config '{"async_ratio": 0.3, "async_delay_ms": 200}'
+	as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-' || i) FROM generate_series(1, 60) i" >/dev/null || status=1
+	sleep 20
+	control faults '{"unauthorized": true}'
+	as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-paused')" >/dev/null || status=1
+	sleep 5
+	control faults '{}'
+	for _ in $(seq 120); do
+		left=$(as_pg psql -X -At -d gifq_vg_worker -c "SELECT count(*) FROM gifq.orders WHERE status NOT IN ('delivered', 'failed')")
+		[ "$left" = 0 ] && break
+		sleep 1
+	done
+	echo "memcheck: worker run left $left orders unfinished; $(as_pg psql -X -At -d gifq_vg_worker -c "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM gifq.orders GROUP BY 1) s")"
+	[ "$left" = 0 ] || status=1
+	pkill -f "$GIFQ_WORK/test/sandbox/sandbox.py" || true
+fi
 as_pg pg_ctl -D "$GIFQ_WORK/data" -m fast -w stop >/dev/null
 
 # An error block starts with "==PID== <description>" and ends at a blank

@@ -136,6 +136,9 @@ LANGUAGE sql AS $$
 $$;
 CREATE FUNCTION pg_temp.wait(n text) RETURNS interval
 LANGUAGE sql AS $$ SELECT next_attempt_at - now() FROM gifq.orders WHERE id = pg_temp.id(n) $$;
+-- gifq.retry_base_ms in ms, whatever unit it was set in
+CREATE FUNCTION pg_temp.base_ms() RETURNS integer
+LANGUAGE sql AS $$ SELECT setting::integer FROM pg_settings WHERE name = 'gifq.retry_base_ms' $$;
 CREATE FUNCTION pg_temp.err_of(n text) RETURNS text
 LANGUAGE sql AS $$ SELECT last_error FROM gifq.orders WHERE id = pg_temp.id(n) $$;
 
@@ -595,7 +598,9 @@ SELECT results_eq($$SELECT call, attempt, http_status, error, caller FROM gifq.p
 		WHERE order_id = pg_temp.id('X')$$,
 	$$VALUES ('order', 1, NULL::integer, pg_temp.err_of('X'), 'session ' || pg_backend_pid())$$,
 	'process_orders: the call is logged with no HTTP status, under "session <pid>"');
-SELECT ok(pg_temp.wait('X') BETWEEN '0.5 s' AND '1 s', 'process_orders: looked up after the backoff');
+SELECT ok(pg_temp.wait('X') BETWEEN make_interval(secs => pg_temp.base_ms() / 2000.0)
+	AND make_interval(secs => pg_temp.base_ms() / 1000.0),
+	'process_orders: looked up after the backoff (half to all of gifq.retry_base_ms)');
 SELECT is(gifq_process_orders(), 0, 'process_orders: nothing due, no call');
 SELECT throws_ok($$SELECT gifq_process_orders(0)$$, 'QG118', 'batch 0 is out of range',
 	'process_orders: batch 0 is QG118');
@@ -899,8 +904,9 @@ SELECT results_eq($$SELECT hour, delivered, failed, success_rate FROM gifq.order
 	'order_success: deliveries and failures of the last day by hour, and the success rate');
 
 SELECT results_eq($$SELECT database, queue_depth, orders_in_flight FROM gifq.worker$$,
-	$$VALUES ('postgres'::text, NULL::bigint, NULL::bigint)$$,
-	'worker: the worker of gifq.database (postgres) is listed, without this database''s queue');
+	$$SELECT d, NULL::bigint, NULL::bigint
+	FROM unnest(string_to_array(replace(current_setting('gifq.database'), ' ', ''), ',')) d$$,
+	'worker: the workers of gifq.database are listed, without this database''s queue');
 
 ------------------------------------------------------------------------
 -- Privileges
