@@ -90,14 +90,26 @@ if part worker; then
 	ALTER SYSTEM SET gifq.events_secret = 'evsec';
 	SELECT pg_reload_conf();
 	SQL
-	sleep 5
+	loaded=f
+	for _ in $(seq 240); do
+		loaded=$(as_pg psql -X -At -d gifq_vg_worker -c 'SELECT count(*) > 0 FROM gifq.brands')
+		[ "$loaded" = t ] && break
+		sleep 0.5
+	done
+	[ "$loaded" = t ] || { echo "memcheck: the worker did not load the catalog" >&2; status=1; }
 	control faults '{"5xx": 0.1, "429": 0.1, "timeout": 0.05, "slow": 0.05, "malformed": 0.1, "reset": 0.1, "out_of_stock": 0.05, "timeout_ms": 4000, "slow_ms": 200}'
 	control config '{"async_ratio": 0.3, "async_delay_ms": 200}'
 	as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-' || i) FROM generate_series(1, 60) i" >/dev/null || status=1
 	sleep 20
 	control faults '{"unauthorized": true}'
 	as_pg psql -X -q -d gifq_vg_worker -c "SELECT gifq_redeem('vg', 'm', 'amazon-us', '10.00 USD', 'vg-paused')" >/dev/null || status=1
-	sleep 5
+	loaded=f
+	for _ in $(seq 240); do
+		loaded=$(as_pg psql -X -At -d gifq_vg_worker -c 'SELECT count(*) > 0 FROM gifq.brands')
+		[ "$loaded" = t ] && break
+		sleep 0.5
+	done
+	[ "$loaded" = t ] || { echo "memcheck: the worker did not load the catalog" >&2; status=1; }
 	control faults '{}'
 	for _ in $(seq 120); do
 		left=$(as_pg psql -X -At -d gifq_vg_worker -c "SELECT count(*) FROM gifq.orders WHERE status NOT IN ('delivered', 'failed')")
@@ -114,7 +126,12 @@ as_pg pg_ctl -D "$GIFQ_WORK/data" -m fast -w stop >/dev/null
 # "==PID== " line; keep the blocks that mention gifq.
 reports=$(cat "$GIFQ_WORK"/valgrind.*.log | awk '
 	/^==[0-9]+== [A-Z]/ { block = $0 "\n"; inblock = 1; next }
-	inblock && /^==[0-9]+== *$/ { if (block ~ /gifq/) print block; inblock = 0; next }
+	inblock && /^==[0-9]+== *$/ {
+		# WAL pages written with uninitialised padding: the server'"'"'s own
+		# false positive, whoever commits
+		if (block ~ /gifq/ && !(block ~ /pwrite64\(buf\)/ && block ~ /XLog/)) print block
+		inblock = 0; next
+	}
 	inblock { block = block $0 "\n" }')
 total=$(grep -hcE '^==[0-9]+== [A-Z]' "$GIFQ_WORK"/valgrind.*.log | awk '{s+=$1} END {print s+0}')
 if [ -n "$reports" ]; then

@@ -62,6 +62,7 @@
 #define MAX_WORKERS		16
 #define PRUNE_EVERY_MS	(3600 * 1000)
 #define PROBE_EVERY_MS	(30 * 1000)	/* while paused: at most an alert per 30 s */
+#define CATALOG_RETRY_MS (60 * 1000)
 
 /* what one worker shows of itself (gifq.worker) */
 typedef struct WorkerSlot
@@ -461,6 +462,14 @@ note_catalog(WorkerState *ws, List *done)
 			ws->slot->catalog_synced_at = GetCurrentTimestamp();
 			SpinLockRelease(&ws->slot->mutex);
 		}
+		else
+		{
+			/* a failed refresh is tried again within a minute */
+			TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   CATALOG_RETRY_MS);
+
+			ws->next_catalog = Min(ws->next_catalog, soon);
+		}
 	}
 }
 
@@ -626,7 +635,9 @@ reload_settings(WorkerState *ws)
 		ws->f->paused = NULL;
 	}
 	explicit_bzero(key, strlen(key));
+	/* look again now: the URL, the key or an interval may have changed */
 	ws->next_due = 0;
+	ws->next_catalog = 0;
 }
 
 /*
