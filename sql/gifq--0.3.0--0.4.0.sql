@@ -601,13 +601,19 @@ CREATE FUNCTION @extschema@.gifq_record_event(program text, member text,
 	attributes jsonb DEFAULT '{}')
 RETURNS TABLE(event_id bigint, points_awarded bigint, balance @extschema@.gifq_money,
 	details jsonb)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- (PL/pgSQL keeps this query's plan; PostgreSQL 15 would plan the body of
+-- a LANGUAGE sql function, which SECURITY DEFINER keeps from being
+-- inlined, at every call.)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN QUERY
 	SELECT e.id, e.points, @extschema@.gifq_from_minor_units(e.balance_after, p.points_code),
 		e.details
-	FROM gifq.record_event(program, member, event_type, idempotency_key, occurred_at,
-		attributes) e
-	JOIN gifq.programs p ON p.id = e.program_id
-$$;
+	FROM gifq.record_event(gifq_record_event.program, gifq_record_event.member,
+		gifq_record_event.event_type, gifq_record_event.idempotency_key,
+		gifq_record_event.occurred_at, gifq_record_event.attributes) e
+	JOIN gifq.programs p ON p.id = e.program_id;
+END $$;
 COMMENT ON FUNCTION @extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb) IS 'record a member''s event: points by the rule and running challenges, posted to their points account; idempotent by key';
 
 -- gifq.record_events: gifq_record_events' work.  Checks the whole batch
