@@ -377,7 +377,9 @@ COMMENT ON FUNCTION @extschema@.gifq_define_threshold(text, bigint, text, @extsc
 -- recording events
 ------------------------------------------------------------------------
 
--- gifq.refuse_change, with the hints for events and their completions.
+-- gifq.refuse_change, with the hints for events and their completions,
+-- and a hint given by the trigger itself (its first argument) for the
+-- tables later versions add, so they need not replace this function again.
 CREATE OR REPLACE FUNCTION gifq.refuse_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -385,13 +387,13 @@ BEGIN
 		ERRCODE = 'QG120',
 		MESSAGE = format('rows of %I.%I are immutable: %s refused',
 			TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP),
-		HINT = CASE TG_TABLE_NAME
+		HINT = coalesce(TG_ARGV[0], CASE TG_TABLE_NAME
 			WHEN 'orders' THEN 'Orders are kept for good; cancel a pending order with gifq_cancel_order().'
 			WHEN 'order_transitions' THEN 'The audit trail of orders is append-only.'
 			WHEN 'events' THEN 'Events are kept for good; correct points with a ledger transfer.'
 			WHEN 'challenge_completions' THEN 'Completions are kept for good, like the events that made them.'
 			WHEN 'peer_gifts' THEN 'Gifts are kept for good; a gift is returned with another gift.'
-			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END;
+			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END);
 END $$;
 
 -- gifq.replay_event: the event that holds a key, after checking that the

@@ -145,9 +145,10 @@ SELECT pg_catalog.pg_extension_config_dump('gifq.card_reveals', '');
 SELECT pg_catalog.pg_extension_config_dump('gifq.card_reveals_id_seq', '');
 
 CREATE TRIGGER card_reveals_immutable BEFORE UPDATE OR DELETE ON gifq.card_reveals
-	FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change();
+	FOR EACH ROW EXECUTE FUNCTION gifq.refuse_change('The audit trail of card reveals is append-only.');
 CREATE TRIGGER card_reveals_no_truncate BEFORE TRUNCATE ON gifq.card_reveals
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change();
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change('The audit trail of card reveals is append-only.');
+
 -- A card is written once; only its redemption (a provider webhook) is
 -- recorded later.
 CREATE FUNCTION gifq.card_guard() RETURNS trigger
@@ -164,7 +165,8 @@ END $$;
 CREATE TRIGGER cards_guard BEFORE UPDATE OR DELETE ON gifq.cards
 	FOR EACH ROW EXECUTE FUNCTION gifq.card_guard();
 CREATE TRIGGER cards_no_truncate BEFORE TRUNCATE ON gifq.cards
-	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change();
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.refuse_change(
+		'Cards are stored once, on delivery; only their redemption is recorded later.');
 
 -- Every webhook event applied (or found to concern nothing), by the
 -- provider's event id, so a repeat is ignored.

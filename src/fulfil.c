@@ -37,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_claim_events = NULL;
@@ -85,6 +86,19 @@ fulfil_ready(bool raise)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * fulfil_interval_ms
+ *		An interval Datum of ms milliseconds, for the SQL the worker runs.
+ */
+Datum
+fulfil_interval_ms(int64 ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = ms * 1000;
+	return IntervalPGetDatum(iv);
 }
 
 Fulfilment *
@@ -182,8 +196,7 @@ fulfil_claim_orders(Fulfilment *f, int batch, int lease_ms)
 	if (batch <= 0)
 		return 0;
 	values[0] = Int32GetDatum(batch);
-	values[1] = DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", lease_ms)),
-									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[1] = fulfil_interval_ms(lease_ms);
 	values[2] = CStringGetTextDatum(f->caller);
 	ledger_run(ledger_plan(&plan_claim,
 						   "SELECT order_id, call, reference, provider_order_id, body, attempt"
@@ -232,8 +245,7 @@ fulfil_claim_events(Fulfilment *f, int batch, int lease_ms)
 	if (batch <= 0)
 		return 0;
 	values[0] = Int32GetDatum(batch);
-	values[1] = DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", lease_ms)),
-									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[1] = fulfil_interval_ms(lease_ms);
 	ledger_run(ledger_plan(&plan_claim_events,
 						   "SELECT event_id, body FROM gifq.claim_events($1, $2)", 2, argtypes),
 			   values, NULL, SPI_OK_SELECT);

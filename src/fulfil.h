@@ -44,5 +44,6 @@ extern int	fulfil_record(Fulfilment *f);
 extern void fulfil_release(Fulfilment *f, bool sends_only);
 extern void fulfil_drop_finished(Fulfilment *f);
 extern int	fulfil_lease_ms(void);
+extern Datum fulfil_interval_ms(int64 ms);
 
 #endif							/* GIFQ_FULFIL_H */

@@ -224,23 +224,33 @@ slot_of_database(Oid database_id)
 	return NULL;
 }
 
+/*
+ * wake_worker
+ *		Set the latch of this database's worker, if it runs; with catalog,
+ *		ask it for a catalog refresh too.
+ */
+static void
+wake_worker(bool catalog)
+{
+	WorkerSlot *slot = slot_of_database(MyDatabaseId);
+	Latch	   *latch;
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (catalog)
+		slot->catalog_requested = true;
+	latch = slot->latch;
+	SpinLockRelease(&slot->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 static void
 wake_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
-	{
-		WorkerSlot *slot = slot_of_database(MyDatabaseId);
-		Latch	   *latch = NULL;
-
-		if (slot)
-		{
-			SpinLockAcquire(&slot->mutex);
-			latch = slot->latch;
-			SpinLockRelease(&slot->mutex);
-		}
-		if (latch)
-			SetLatch(latch);
-	}
+		wake_worker(false);
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
@@ -403,6 +413,7 @@ typedef struct WorkerState
 	TimestampTz next_due;		/* of the orders: 0 unknown, DT_NOEND none */
 	bool		can_claim;		/* a due order would be claimed now */
 	bool		syncing;		/* catalog refreshes are due (installed, configured) */
+	bool		installed;		/* gifq 0.5.0 was found here (again after an error) */
 } WorkerState;
 
 static bool
@@ -491,7 +502,9 @@ worker_turn(WorkerState *ws)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "gifq worker: recording and claiming");
 
-	if (!run_bool("SELECT to_regprocedure('gifq.claim_work(integer,interval,text)') IS NOT NULL"))
+	if (!ws->installed)
+		ws->installed = run_bool("SELECT to_regprocedure('gifq.claim_work(integer,interval,text)') IS NOT NULL");
+	if (!ws->installed)
 	{
 		/* gifq not installed here, or not updated to this library's version */
 		note_error(ws->slot, "gifq 0.5.0 is not installed in this database (CREATE EXTENSION gifq, or ALTER EXTENSION gifq UPDATE)");
@@ -549,9 +562,7 @@ worker_turn(WorkerState *ws)
 		if (now >= ws->next_prune)
 		{
 			SPI_execute_with_args("SELECT gifq.prune_provider_calls($1)", 1, (Oid[]) {INTERVALOID},
-								  (Datum[]) {DirectFunctionCall3(interval_in,
-																 CStringGetDatum(psprintf("%d s", gifq_call_log_retention)),
-																 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))},
+								  (Datum[]) {fulfil_interval_ms((int64) gifq_call_log_retention * 1000)},
 								  NULL, false, 1);
 			ws->next_prune = TimestampTzPlusMilliseconds(now, PRUNE_EVERY_MS);
 		}
@@ -708,6 +719,8 @@ gifq_worker_main(Datum arg)
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
 			note_error(ws.slot, e->message);
+			/* the extension may have gone: look for it again */
+			ws.installed = false;
 			ereport(LOG, (errmsg("gifq worker: %s", e->message)));
 			/* the answers are dropped: their orders are looked up later */
 			fulfil_drop_finished(ws.f);
@@ -741,19 +754,7 @@ PG_FUNCTION_INFO_V1(gifq_request_catalog_refresh);
 Datum
 gifq_request_catalog_refresh(PG_FUNCTION_ARGS)
 {
-	WorkerSlot *slot = slot_of_database(MyDatabaseId);
-
-	if (slot)
-	{
-		Latch	   *latch;
-
-		SpinLockAcquire(&slot->mutex);
-		slot->catalog_requested = true;
-		latch = slot->latch;
-		SpinLockRelease(&slot->mutex);
-		if (latch)
-			SetLatch(latch);
-	}
+	wake_worker(true);
 	PG_RETURN_VOID();
 }
 

@@ -170,25 +170,7 @@ LANGUAGE sql AS $$
 		(SELECT count(*) FROM gifq.holds WHERE status = 'pending'))
 $$;
 
--- run sql and undo it; 'no error', or "SQLSTATE: message / detail"
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text;
-BEGIN
-	BEGIN
-		EXECUTE sql;
-		RAISE EXCEPTION USING ERRCODE = 'ZZ999', MESSAGE = 'undo';
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-			det = PG_EXCEPTION_DETAIL;
-		IF st = 'ZZ999' THEN
-			RETURN 'no error';
-		END IF;
-		RETURN st || ': ' || msg || ' / ' || coalesce(det, '');
-	END;
-END $$;
-CREATE FUNCTION pg_temp.code(sql text) RETURNS text
-LANGUAGE sql AS $$ SELECT split_part(pg_temp.err(sql), ':', 1) $$;
+\ir lib/errors.sql
 
 -- run sql (one value) and keep its effects; its value, or "SQLSTATE: message"
 -- (so that a call which should not fail, but does, fails one test only)
