@@ -401,30 +401,32 @@ available(TupleTableSlot *slot)
 }
 
 /*
- * cross_thresholds
- *		A member's available points rose from before to after: record the
- *		thresholds this crosses for the first time (gifq.thresholds_crossed,
- *		which raises threshold.reached).  Done here rather than in a
- *		trigger on the balance rows, which this file writes without
- *		firing, so that every way points arrive is seen, and only members'
- *		accounts that gain pay for the check.
+ * points_changed
+ *		A member's available points went from before to after by transfer
+ *		transfer_id: keep the lots of expiring points and record the
+ *		thresholds a rise crosses for the first time (gifq.points_changed).
+ *		Done here rather than in a trigger on the balance rows, which this
+ *		file writes without firing, so that every way points come and go
+ *		is seen, and only members' accounts pay for it.
  */
 static void
-cross_thresholds(const LedgerAccount *account, int64 before, int64 after)
+points_changed(const LedgerAccount *account, int64 transfer_id,
+			   int64 before, int64 after)
 {
 	static SPIPlanPtr plan;
-	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
 
-	/* not yet updated to a version with thresholds */
+	/* not yet updated to a version with thresholds and expiry */
 	if (!OidIsValid(get_relname_relid("thresholds", get_namespace_oid("gifq", false))))
 		return;
 
 	values[0] = Int64GetDatum(account->id);
-	values[1] = Int64GetDatum(before);
-	values[2] = Int64GetDatum(after);
-	ledger_run(ledger_plan(&plan, "SELECT gifq.thresholds_crossed($1, $2, $3)",
-						   3, argtypes),
+	values[1] = Int64GetDatum(transfer_id);
+	values[2] = Int64GetDatum(before);
+	values[3] = Int64GetDatum(after);
+	ledger_run(ledger_plan(&plan, "SELECT gifq.points_changed($1, $2, $3, $4)",
+						   4, argtypes),
 			   values, NULL, SPI_OK_SELECT);
 }
 
@@ -472,7 +474,7 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 	ExecDropSingleTupleTableSlot(old);
 	close_tables(&t);
 	PopActiveSnapshot();
-	if (applied && account->watch_thresholds && after > before)
-		cross_thresholds(account, before, after);
+	if (applied && account->watch_thresholds && after != before)
+		points_changed(account, transfer_id, before, after);
 	return applied ? 1 : 0;
 }
