@@ -770,6 +770,57 @@ CREATE FUNCTION gifq.streak_event() RETURNS trigger
 CREATE TRIGGER events_streaks AFTER INSERT ON gifq.events
 	FOR EACH ROW EXECUTE FUNCTION gifq.streak_event();
 
+-- Streak milestones: a rule for the event type 'streak:<streak type>:<n>'
+-- awards its points (and any challenge on that type) when a member's
+-- current streak of that type reaches n periods, once per run.  The
+-- award is an event recorded by gifq_record_event, keyed by the member,
+-- the milestone and the run's first period, so that a run reaching n
+-- again (a late event joining two runs) replays instead of paying twice,
+-- while a new run after a break earns it anew.
+CREATE FUNCTION gifq.streak_milestones() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	lo integer := 1;
+	r record;
+	grace integer;
+	run_start integer;
+	award record;
+BEGIN
+	IF TG_OP = 'UPDATE' AND NEW.current_streak > OLD.current_streak THEN
+		lo := OLD.current_streak + 1;
+	END IF;
+	FOR r IN SELECT x.event_type, k AS n
+		FROM generate_series(lo, NEW.current_streak) k
+		JOIN gifq.rules x ON x.program_id = NEW.program_id
+			AND x.event_type = 'streak:' || NEW.streak_type || ':' || k
+		ORDER BY k
+	LOOP
+		IF run_start IS NULL THEN
+			SELECT t.grace_periods INTO grace FROM gifq.streak_types t
+			WHERE t.program_id = NEW.program_id AND t.streak_type = NEW.streak_type;
+			-- the latest period that starts a run: the first, or one after
+			-- a gap longer than the grace
+			SELECT max(p.period_no) INTO run_start FROM (
+				SELECT period_no, period_no - lag(period_no) OVER (ORDER BY period_no) - 1 AS gap
+				FROM gifq.streak_periods
+				WHERE member_id = NEW.member_id AND streak_type = NEW.streak_type) p
+			WHERE p.gap IS NULL OR p.gap > grace;
+		END IF;
+		SELECT g.code AS program, m.external_id AS member INTO award
+		FROM gifq.members m JOIN gifq.programs g ON g.id = m.program_id
+		WHERE m.id = NEW.member_id;
+		PERFORM @extschema@.gifq_record_event(award.program, award.member, r.event_type,
+			format('%s:%s:%s', r.event_type, NEW.member_id, run_start), NULL,
+			jsonb_build_object('streak_type', NEW.streak_type, 'streak', r.n));
+	END LOOP;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER streaks_milestones_new AFTER INSERT ON gifq.streaks
+	FOR EACH ROW EXECUTE FUNCTION gifq.streak_milestones();
+CREATE TRIGGER streaks_milestones AFTER UPDATE OF current_streak ON gifq.streaks
+	FOR EACH ROW WHEN (NEW.current_streak <> OLD.current_streak)
+	EXECUTE FUNCTION gifq.streak_milestones();
+
 CREATE FUNCTION @extschema@.gifq_streak(program text, member text, streak_type text)
 RETURNS TABLE(current_streak integer, longest_streak integer,
 	last_qualifying_event timestamptz, grace_period_until timestamptz)
