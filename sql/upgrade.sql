@@ -47,11 +47,20 @@ SELECT points_awarded, balance FROM gifq_record_event('upgraded', 'old-member',
 	'deal.closed', 'ev-1', '2026-01-10 10:00+00');
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 SELECT to_regprocedure('gifq_process_orders(integer)') IS NULL AS no_worker_yet;
-ALTER EXTENSION gifq UPDATE;
+ALTER EXTENSION gifq UPDATE TO '0.5.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 -- the order redeemed under 0.3.0 is sent by the 0.5.0 worker's claim
 SELECT order_id, call, attempt FROM gifq.claim_work(10, '1 minute', 'upgrade-test');
 SELECT status, lease_owner FROM gifq.orders;
+SELECT count(*) AS problems FROM gifq_ledger_verify();
+SELECT to_regprocedure('gifq_expire_points()') IS NULL AS no_expiry_yet;
+ALTER EXTENSION gifq UPDATE TO '0.6.0';
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+-- points earned under 0.4.0 never expire; points earned now do
+SELECT gifq_set_points_expiry('upgraded', '90 days');
+SELECT points_awarded FROM gifq_record_event('upgraded', 'old-member', 'deal.closed', 'ev-2',
+	'2026-01-10 11:00+00');
+SELECT count(*) AS lots, sum(remaining) AS expiring FROM gifq.point_lots;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend

@@ -404,30 +404,42 @@ available(TupleTableSlot *slot)
  * points_changed
  *		A member's available points went from before to after by transfer
  *		transfer_id: keep the lots of expiring points and record the
- *		thresholds a rise crosses for the first time (gifq.points_changed).
- *		Done here rather than in a trigger on the balance rows, which this
- *		file writes without firing, so that every way points come and go
- *		is seen, and only members' accounts pay for it.
+ *		thresholds a rise crosses for the first time (gifq.points_changed;
+ *		gifq.thresholds_crossed before 0.6.0, which had no expiry).  Done
+ *		here rather than in a trigger on the balance rows, which this file
+ *		writes without firing, so that every way points come and go is
+ *		seen, and only members' accounts pay for it.
  */
 static void
 points_changed(const LedgerAccount *account, int64 transfer_id,
 			   int64 before, int64 after)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr plan_before_expiry;
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Oid			nsp = get_namespace_oid("gifq", false);
 	Datum		values[4];
 
-	/* not yet updated to a version with thresholds and expiry */
-	if (!OidIsValid(get_relname_relid("thresholds", get_namespace_oid("gifq", false))))
-		return;
-
 	values[0] = Int64GetDatum(account->id);
-	values[1] = Int64GetDatum(transfer_id);
-	values[2] = Int64GetDatum(before);
-	values[3] = Int64GetDatum(after);
-	ledger_run(ledger_plan(&plan, "SELECT gifq.points_changed($1, $2, $3, $4)",
-						   4, argtypes),
-			   values, NULL, SPI_OK_SELECT);
+	if (OidIsValid(get_relname_relid("point_lots", nsp)))
+	{
+		values[1] = Int64GetDatum(transfer_id);
+		values[2] = Int64GetDatum(before);
+		values[3] = Int64GetDatum(after);
+		ledger_run(ledger_plan(&plan, "SELECT gifq.points_changed($1, $2, $3, $4)",
+							   4, argtypes),
+				   values, NULL, SPI_OK_SELECT);
+	}
+	else if (after > before &&
+			 OidIsValid(get_relname_relid("thresholds", nsp)))
+	{
+		values[1] = Int64GetDatum(before);
+		values[2] = Int64GetDatum(after);
+		ledger_run(ledger_plan(&plan_before_expiry,
+							   "SELECT gifq.thresholds_crossed($1, $2, $3)",
+							   3, argtypes),
+				   values, NULL, SPI_OK_SELECT);
+	}
 }
 
 /*
