@@ -171,9 +171,11 @@ SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
 --  consistency; a threshold tells the app when to offer a card.
 -- ======================================================================
 
--- A closed deal earns 50 points, at most 3 deals a day; during the demo
--- week a challenge doubles them for the first 2 completions, one per
--- member.
+-- From now on, points earned expire after 12 months (what members hold
+-- already never does).  A closed deal earns 50 points, at most 3 deals a
+-- day; during the demo week a challenge doubles them for the first 2
+-- completions, one per member.
+SELECT gifq_set_points_expiry('acme-kudos', '12 months');
 SELECT gifq_set_rule('acme-kudos', 'deal.closed', 50, daily_cap => 3);
 SELECT gifq_create_challenge('acme-kudos', 'deal-week', 'deal.closed',
 	now() - interval '1 day', now() + interval '6 days',
@@ -191,20 +193,28 @@ FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003')
 SELECT 'ana' AS who, event_id, points_awarded, balance
 FROM gifq_record_event('acme-kudos', 'user_ana', 'deal.closed', 'crm-deal-1003');
 
--- A daily learning streak that forgives one missed day, and a threshold
--- at 200 points that tells the app to offer "redeem now".
+-- A daily learning streak that forgives one missed day, a milestone that
+-- pays 30 points when it reaches 3 days (a rule for the event type
+-- streak:<streak type>:<days>), and a threshold at 200 points that tells
+-- the app to offer "redeem now".
 SELECT gifq_define_streak('acme-kudos', 'daily-learning', 'lesson.completed', 'day', grace_periods => 1);
+SELECT gifq_set_rule('acme-kudos', 'streak:daily-learning:3', 30);
 SELECT gifq_define_threshold('acme-kudos', 200, 'unlock');
 -- Ben learns three days ago, the day before yesterday, skips yesterday,
--- and learns today; the streak survives the missed day.  His closed deals
--- put him at 150 points: one more deal crosses 200.
+-- and learns today; the streak survives the missed day and reaches 3.
+-- His closed deals and the milestone put him at 180 points: one more deal
+-- crosses 200.
 SELECT count(*) AS lessons FROM (VALUES (3), (2), (0)) d(ago),
 	LATERAL gifq_record_event('acme-kudos', 'user_ben', 'lesson.completed', 'lms-ben-' || ago,
 		now() - ago * interval '1 day') e;
 SELECT * FROM gifq_streak('acme-kudos', 'user_ben', 'daily-learning');
+SELECT event_type, points, attributes FROM gifq.events WHERE event_type LIKE 'streak:%';
 SELECT points_awarded, balance
 FROM gifq_record_event('acme-kudos', 'user_ben', 'deal.closed', 'crm-deal-1004');
 SELECT payload FROM gifq.outbox WHERE event_type = 'threshold.reached';
+-- What Ben earned this week expires in a year, at the end of that day in
+-- the program's time zone; spending takes the soonest-expiring first.
+SELECT * FROM gifq_expiring_points('acme-kudos', 'user_ben', '13 months');
 SELECT rank, member, points FROM gifq_leaderboard('acme-kudos', 'week');
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
 
