@@ -396,305 +396,33 @@ BEGIN
 			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END);
 END $$;
 
--- gifq.replay_event: the event that holds a key, after checking that the
--- call repeats it (QG109 naming the first field that differs otherwise).
-CREATE FUNCTION gifq.replay_event(e gifq.events, _member_id bigint, _member text,
-	_event_type text, _occurred_at timestamptz, _attributes jsonb) RETURNS gifq.events
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	field text := CASE
-		WHEN e.member_id <> _member_id THEN 'member'
-		WHEN e.event_type <> _event_type THEN 'event_type'
-		WHEN e.occurred_given AND _occurred_at IS NOT NULL
-			AND e.occurred_at <> _occurred_at THEN 'occurred_at'
-		WHEN e.attributes <> _attributes THEN 'attributes' END;
-BEGIN
-	IF field IS NOT NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG109',
-			MESSAGE = format('idempotency key "%s" was used for another event', e.idempotency_key),
-			DETAIL = format('Field "%s" differs%s.', field, CASE field
-				WHEN 'member' THEN format(': another member the first time, "%s" now', _member)
-				WHEN 'event_type' THEN format(': %s the first time, %s now', e.event_type, _event_type)
-				WHEN 'occurred_at' THEN format(': %s the first time, %s now', e.occurred_at, _occurred_at)
-				ELSE '' END),
-			HINT = 'Repeat a request with exactly the same arguments, or use a new key for a new event.';
-	END IF;
-	RETURN e;
-END $$;
-
--- gifq.rule_points: what the rule of the event's type gives, and its part
--- of the details: 0 without a rule or once the member's daily cap of
--- rewarded events of that type is reached (the day of occurred_at, in the
--- program's time zone).  The member is locked, so the count is exact.
-CREATE FUNCTION gifq.rule_points(_program gifq.programs, _member_id bigint,
-	_event_type text, _occurred_at timestamptz, OUT points bigint, OUT detail jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	r gifq.rules;
-	day_start timestamptz := date_trunc('day', _occurred_at AT TIME ZONE _program.timezone)
-		AT TIME ZONE _program.timezone;
-	day_end timestamptz := (date_trunc('day', _occurred_at AT TIME ZONE _program.timezone)
-		+ interval '1 day') AT TIME ZONE _program.timezone;
-	rewarded integer;
-BEGIN
-	SELECT * INTO r FROM gifq.rules WHERE program_id = _program.id AND event_type = _event_type;
-	IF r.program_id IS NULL THEN
-		points := 0;
-		detail := NULL;
-		RETURN;
-	END IF;
-	points := r.points;
-	IF r.daily_cap IS NOT NULL THEN
-		SELECT count(*) INTO rewarded FROM gifq.events e
-		WHERE e.member_id = _member_id AND e.event_type = _event_type
-			AND e.occurred_at >= day_start AND e.occurred_at < day_end
-			AND e.base_points > 0;
-		IF rewarded >= r.daily_cap THEN
-			points := 0;
-		END IF;
-	END IF;
-	detail := jsonb_build_object('points', points, 'rule_points', r.points,
-		'daily_cap', r.daily_cap, 'capped', points = 0 AND r.points > 0);
-END $$;
-
--- gifq.challenge_bonuses: apply every challenge of the event's type that
--- is running at occurred_at, in id order, to base points.  A challenge
--- completes when the rule gave points, the member is under
--- per_member_limit and the program under max_completions; its bonus is
--- base * (multiplier - 1), rounded to the nearest point (halves away from
--- zero), so bonuses stack on the base rather than on each other.
-CREATE FUNCTION gifq.challenge_bonuses(_program_id bigint, _member_id bigint,
-	_event_id bigint, _event_type text, _occurred_at timestamptz, _base bigint,
-	OUT bonus bigint, OUT applied jsonb, OUT skipped jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	c gifq.challenges;
-	b bigint;
-	taken boolean;
-BEGIN
-	bonus := 0;
-	applied := '[]';
-	skipped := '[]';
-	FOR c IN SELECT * FROM gifq.challenges
-		WHERE program_id = _program_id AND event_type = _event_type
-			AND starts_at <= _occurred_at AND ends_at > _occurred_at
-		ORDER BY id
-	LOOP
-		IF _base = 0 THEN
-			skipped := skipped || jsonb_build_object('challenge_id', c.id, 'name', c.name,
-				'reason', 'no_base_points');
-			CONTINUE;
-		END IF;
-		IF c.per_member_limit IS NOT NULL AND (SELECT count(*) FROM gifq.challenge_completions cc
-			WHERE cc.challenge_id = c.id AND cc.member_id = _member_id) >= c.per_member_limit THEN
-			skipped := skipped || jsonb_build_object('challenge_id', c.id, 'name', c.name,
-				'reason', 'per_member_limit');
-			CONTINUE;
-		END IF;
-		IF c.max_completions IS NOT NULL THEN
-			-- the row lock lets exactly the first max_completions through
-			UPDATE gifq.challenges x SET completions = x.completions + 1
-			WHERE x.id = c.id AND x.completions < x.max_completions
-			RETURNING true INTO taken;
-			IF taken IS NULL THEN
-				skipped := skipped || jsonb_build_object('challenge_id', c.id, 'name', c.name,
-					'reason', 'max_completions');
-				CONTINUE;
-			END IF;
-		END IF;
-		b := round(_base * (c.multiplier - 1));
-		INSERT INTO gifq.challenge_completions (challenge_id, member_id, event_id, bonus)
-		VALUES (c.id, _member_id, _event_id, b);
-		bonus := bonus + b;
-		applied := applied || jsonb_build_object('challenge_id', c.id, 'name', c.name,
-			'multiplier', c.multiplier, 'bonus', b);
-	END LOOP;
-END $$;
-
--- gifq.record_event: gifq_record_event's work; returns the event row.
-CREATE FUNCTION gifq.record_event(_program text, _member text, _event_type text,
-	_key text, _occurred_at timestamptz, _attributes jsonb) RETURNS gifq.events
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	p gifq.programs;
-	mid bigint;
-	account bigint;
-	e gifq.events;
-	base bigint;
-	rule_detail jsonb;
-	bonus bigint;
-	applied jsonb;
-	skipped jsonb;
-	transfer bigint;
-BEGIN
-	SELECT * INTO p FROM gifq.programs WHERE id = gifq.program_id(_program);
-	PERFORM gifq.check_event_type('event_type', _event_type);
-	PERFORM gifq.check_key(_key);
-	IF NOT isfinite(_occurred_at)
-		OR _occurred_at > clock_timestamp() + interval '5 minutes' THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid occurred_at %s', _occurred_at),
-			HINT = 'Give when the event happened: a finite time no more than 5 minutes ahead of the database clock.';
-	END IF;
-	IF jsonb_typeof(_attributes) IS DISTINCT FROM 'object' THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG115',
-			MESSAGE = format('invalid attributes %s', coalesce(_attributes::text, 'NULL')),
-			HINT = 'Give a JSON object, such as ''{"deal_id": "D-42"}'', or leave it out.';
-	END IF;
-
-	-- the member's row serialises their events: daily caps and
-	-- per-member limits are counted with no other event of theirs between
-	SELECT m.id INTO mid FROM gifq.members m
-	WHERE m.program_id = p.id AND m.external_id = _member FOR NO KEY UPDATE;
-	IF mid IS NULL THEN
-		PERFORM gifq.unknown_member(_program, _member);
-	END IF;
-	SELECT * INTO e FROM gifq.events x WHERE x.program_id = p.id AND x.idempotency_key = _key;
-	IF e.id IS NOT NULL THEN
-		RETURN gifq.replay_event(e, mid, _member, _event_type, _occurred_at, _attributes);
-	END IF;
-
-	e.id := nextval(pg_get_serial_sequence('gifq.events', 'id'));
-	e.occurred_given := _occurred_at IS NOT NULL;
-	e.occurred_at := coalesce(_occurred_at, now());
-	SELECT r.points, r.detail INTO base, rule_detail
-	FROM gifq.rule_points(p, mid, _event_type, e.occurred_at) r;
-	SELECT c.bonus, c.applied, c.skipped INTO bonus, applied, skipped
-	FROM gifq.challenge_bonuses(p.id, mid, e.id, _event_type, e.occurred_at, base) c;
-
-	account := (SELECT a.id FROM gifq.accounts a WHERE a.member_id = mid AND a.code = 'points');
-	IF base + bonus > 0 THEN
-		transfer := @extschema@.gifq_transfer(
-			(SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id
-				AND a.member_id IS NULL AND a.code = 'issuance' AND a.currency = p.points_code),
-			account,
-			@extschema@.gifq_from_minor_units(base + bonus, p.points_code),
-			NULL, false, NULL, jsonb_build_object('event_id', e.id, 'event_type', _event_type));
-	END IF;
-
-	INSERT INTO gifq.events (id, program_id, member_id, event_type, idempotency_key,
-		occurred_at, occurred_given, attributes, base_points, points, transfer_id,
-		balance_after, details)
-	VALUES (e.id, p.id, mid, _event_type, _key, e.occurred_at, e.occurred_given,
-		_attributes, base,
-		base + bonus, transfer,
-		(SELECT sum(s.credits_posted - s.debits_posted - s.debits_pending)
-			FROM gifq.account_slots s WHERE s.account_id = account),
-		jsonb_build_object('rule', rule_detail, 'challenges', applied,
-			'skipped_challenges', skipped, 'transfer_id', transfer))
-	RETURNING * INTO e;
-	RETURN e;
-EXCEPTION WHEN unique_violation THEN
-	-- only a concurrent event with this key gets here: under read committed
-	-- one for another member (one of the same member waited on the member
-	-- and replayed); under repeatable read the snapshot may not see the
-	-- event that took the key, and the caller must retry
-	SELECT * INTO e FROM gifq.events x WHERE x.program_id = p.id AND x.idempotency_key = _key;
-	IF e.id IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = '40001',
-			MESSAGE = format('could not serialize access: idempotency key "%s" was taken by a concurrent event', _key),
-			HINT = 'Retry the transaction: the retry replays that event, or reports the conflict.';
-	END IF;
-	RETURN gifq.replay_event(e, -1, _member, _event_type, _occurred_at, _attributes);
-END $$;
-
+-- gifq_record_event and gifq_record_events are C (src/events.c): each
+-- statement is a plan prepared once per backend, and a key's concurrent
+-- twin waits on a transaction-level advisory lock on (program, key)
+-- instead of meeting the unique index in an exception block, which cost a
+-- subtransaction per event (and overflowed the PGPROC cache in a batch).
+-- Rules and challenges are read by every call, so a change committed by
+-- another session applies to the next event.
 CREATE FUNCTION @extschema@.gifq_record_event(program text, member text,
 	event_type text, idempotency_key text, occurred_at timestamptz DEFAULT NULL,
 	attributes jsonb DEFAULT '{}')
 RETURNS TABLE(event_id bigint, points_awarded bigint, balance @extschema@.gifq_money,
 	details jsonb)
--- (PL/pgSQL keeps this query's plan; PostgreSQL 15 would plan the body of
--- a LANGUAGE sql function, which SECURITY DEFINER keeps from being
--- inlined, at every call.)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	RETURN QUERY
-	SELECT e.id, e.points, @extschema@.gifq_from_minor_units(e.balance_after, p.points_code),
-		e.details
-	FROM gifq.record_event(gifq_record_event.program, gifq_record_event.member,
-		gifq_record_event.event_type, gifq_record_event.idempotency_key,
-		gifq_record_event.occurred_at, gifq_record_event.attributes) e
-	JOIN gifq.programs p ON p.id = e.program_id;
-END $$;
+AS 'MODULE_PATHNAME', 'gifq_record_event'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb) IS 'record a member''s event: points by the rule and running challenges, posted to their points account; idempotent by key';
 
--- gifq.record_events: gifq_record_events' work.  Checks the whole batch
--- first (QG118 names the element), then locks every member it names in id
--- order and the limited challenges of its event types in id order (the
--- order a single event locks them in: members, then challenges, then the
--- ledger), so concurrent batches never wait on each other in a cycle;
--- then records the events one by one, in the batch's order, exactly as
--- gifq_record_event would.
-CREATE FUNCTION gifq.record_events(_program text, _events jsonb)
-RETURNS SETOF gifq.events
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	pid bigint := gifq.program_id(_program);
-	ev jsonb;
-	i integer := 0;
-	bad text;
-	at timestamptz;
-BEGIN
-	IF jsonb_typeof(_events) IS DISTINCT FROM 'array' OR jsonb_array_length(_events) = 0 THEN
-		RAISE EXCEPTION USING ERRCODE = 'QG118',
-			MESSAGE = format('invalid event batch %s', left(coalesce(_events::text, 'NULL'), 200)),
-			HINT = 'Give a non-empty JSON array of objects with member, event_type and idempotency_key.';
-	END IF;
-	FOR ev IN SELECT value FROM jsonb_array_elements(_events) LOOP
-		i := i + 1;
-		IF jsonb_typeof(ev) <> 'object' OR NOT ev ?& ARRAY['member', 'event_type', 'idempotency_key']
-			OR jsonb_typeof(ev->'member') <> 'string'
-			OR jsonb_typeof(ev->'event_type') <> 'string'
-			OR jsonb_typeof(ev->'idempotency_key') <> 'string'
-			OR ev ? 'occurred_at' AND jsonb_typeof(ev->'occurred_at') NOT IN ('string', 'null')
-			OR ev ? 'attributes' AND jsonb_typeof(ev->'attributes') <> 'object' THEN
-			RAISE EXCEPTION USING ERRCODE = 'QG118',
-				MESSAGE = format('invalid event %s in batch: %s', i, left(ev::text, 200)),
-				HINT = 'Each event needs member, event_type and idempotency_key (strings); occurred_at (a time as a string) and attributes (an object) are optional.';
-		END IF;
-		SELECT k INTO bad FROM jsonb_object_keys(ev) k
-		WHERE k NOT IN ('member', 'event_type', 'idempotency_key', 'occurred_at', 'attributes')
-		LIMIT 1;
-		IF FOUND THEN
-			RAISE EXCEPTION USING ERRCODE = 'QG118',
-				MESSAGE = format('unknown field "%s" in event %s of batch', bad, i),
-				HINT = 'Fields are member, event_type, idempotency_key, occurred_at and attributes.';
-		END IF;
-		BEGIN
-			at := (ev->>'occurred_at')::timestamptz;
-		EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
-			RAISE EXCEPTION USING ERRCODE = 'QG118',
-				MESSAGE = format('invalid occurred_at %s in event %s of batch', ev->'occurred_at', i),
-				HINT = 'Give a time such as "2026-11-28T09:30:00Z".';
-		END;
-	END LOOP;
-
-	PERFORM 1 FROM gifq.members m
-	WHERE m.program_id = pid
-		AND m.external_id IN (SELECT e->>'member' FROM jsonb_array_elements(_events) e)
-	ORDER BY m.id FOR NO KEY UPDATE;
-	PERFORM 1 FROM gifq.challenges c
-	WHERE c.program_id = pid AND c.max_completions IS NOT NULL
-		AND c.event_type IN (SELECT e->>'event_type' FROM jsonb_array_elements(_events) e)
-	ORDER BY c.id FOR NO KEY UPDATE;
-
-	FOR ev IN SELECT value FROM jsonb_array_elements(_events) LOOP
-		RETURN NEXT gifq.record_event(_program, ev->>'member', ev->>'event_type',
-			ev->>'idempotency_key', (ev->>'occurred_at')::timestamptz,
-			coalesce(ev->'attributes', '{}'));
-	END LOOP;
-END $$;
-
+-- The batch is checked whole first (QG118 names the element); then its
+-- keys, its members in id order and the limited challenges of its event
+-- types in id order are locked (the order a single event takes them in:
+-- key, member, challenges, then the ledger), so concurrent batches and
+-- single calls never wait on each other in a cycle; then each event is
+-- recorded in the batch's order exactly as gifq_record_event would.
 CREATE FUNCTION @extschema@.gifq_record_events(program text, events jsonb)
 RETURNS TABLE(idempotency_key text, event_id bigint, points_awarded bigint,
 	balance @extschema@.gifq_money, details jsonb)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT e.idempotency_key, e.id, e.points,
-		@extschema@.gifq_from_minor_units(e.balance_after, p.points_code), e.details
-	FROM gifq.record_events(program, events) WITH ORDINALITY AS e
-	JOIN gifq.programs p ON p.id = e.program_id
-	ORDER BY e.ordinality
-$$;
+AS 'MODULE_PATHNAME', 'gifq_record_events'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.gifq_record_events(text, jsonb) IS 'record many events (a backfill) in one call, all or none, each as gifq_record_event would';
 
 ------------------------------------------------------------------------

@@ -1,0 +1,1209 @@
+/*-------------------------------------------------------------------------
+ * events.c
+ *	  gifq_record_event and gifq_record_events: a member's events become
+ *	  points by the program's rules and running challenges.
+ *
+ * One event, in its caller's transaction: check the call, take the key's
+ * lock, lock the member and read everything the event needs in one
+ * statement (program, accounts, an earlier event with the key), then the
+ * rule with the member's rewarded events of the day, the running
+ * challenges, post the points with ledger_transfer_set and insert the
+ * event (its streak trigger and any statement trigger fire as for any
+ * INSERT).  Every statement is a plan prepared once per backend; rules and
+ * challenges are read by each call, so a change another session commits
+ * is seen by the next event.
+ *
+ * Idempotency without a subtransaction.  Before anything else an event
+ * takes a transaction-level advisory lock on (program, key).  Under read
+ * committed a concurrent call with the same key waits there until the
+ * first commits or rolls back; its next statement's snapshot then sees
+ * the first event (and replays it, or reports QG109) or no event (and
+ * records its own).  The key's unique index is never violated by a
+ * waiting twin, so there is no exception to catch and no subtransaction
+ * per event (more than 64 in a transaction overflow the PGPROC cache and
+ * slow every backend down).  Under repeatable read or serializable the
+ * snapshot is older than the twin's commit: the insert meets the unique
+ * index, and that error is turned into 40001 (the retry replays).
+ *
+ * Lock order: the event's key(s), then its member(s) in id order, then
+ * limited challenges in id order, then the ledger's balance slots in
+ * (account, slot) order.  A batch takes all its keys (in lock-tag order)
+ * before any member, so single calls and batches never wait in a cycle.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/events.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gifq.h"
+#include "ledger.h"
+#include "money.h"
+
+#include "access/xact.h"
+#include "common/int.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+static SPIPlanPtr plan_program;
+static SPIPlanPtr plan_read;
+static SPIPlanPtr plan_rule;
+static SPIPlanPtr plan_challenges;
+static SPIPlanPtr plan_take;
+static SPIPlanPtr plan_completion;
+static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_lock_members;
+static SPIPlanPtr plan_lock_challenges;
+
+/*
+ * The advisory lock's fourth field: pg_advisory_xact_lock uses 1 (one
+ * bigint) and 2 (two integers), so an app's own advisory locks never
+ * collide with an event key's.
+ */
+#define EVENT_KEY_LOCK_SPACE 0x6771
+
+/* One call: what the app sent. */
+typedef struct EventCall
+{
+	const char *member;			/* NULL: SQL NULL */
+	const char *event_type;
+	const char *key;
+	bool		occurred_given;
+	TimestampTz occurred_at;	/* when given */
+	Jsonb	   *attributes;		/* NULL: SQL NULL */
+} EventCall;
+
+/* What an event returns (a new one or the replayed first). */
+typedef struct EventResult
+{
+	int64		event_id;
+	int64		points;
+	int64		balance;		/* minor units of balance_code */
+	char		balance_code[GIFQ_CURRENCY_LEN];
+	Jsonb	   *details;
+} EventResult;
+
+/* The member's row and what the first statement reads with it. */
+typedef struct EventTarget
+{
+	int64		member_id;
+	int64		program_id;
+	char	   *timezone;
+	char		points_code[GIFQ_CURRENCY_LEN];
+	LedgerAccount points_account;
+	LedgerAccount issuance_account;
+	int64		new_id;			/* drawn only when the key is new */
+
+	/* the event that holds the key, if any */
+	bool		found;
+	int64		first_member_id;
+	char	   *first_event_type;
+	TimestampTz first_occurred_at;
+	bool		first_occurred_given;
+	Jsonb	   *first_attributes;
+	EventResult first;
+} EventTarget;
+
+/* A running challenge of the event's type. */
+typedef struct Challenge
+{
+	int64		id;
+	char	   *name;
+	Numeric		multiplier;
+	bool		limited;		/* has max_completions */
+	bool		per_member;		/* has per_member_limit */
+	int32		per_member_limit;
+	int64		member_completions;
+} Challenge;
+
+
+/* ----------------------------------------------------------------------
+ * Checking a call
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * program_or_throw
+ *		Throw QG101 if the program does not exist (gifq.program_id says
+ *		so); return its id otherwise.
+ */
+static int64
+program_or_throw(const char *program)
+{
+	static const Oid argtypes[] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+
+	values[0] = program ? CStringGetTextDatum(program) : (Datum) 0;
+	if (program == NULL)
+		nulls[0] = 'n';
+	ledger_run(ledger_plan(&plan_program, "SELECT gifq.program_id($1)", 1, argtypes),
+			   values, nulls, SPI_OK_SELECT);
+	return DatumGetInt64(ledger_datum(1));
+}
+
+/*
+ * event_type_is_valid
+ *		1 to 100 letters, digits and _ . : / -, starting with a letter or
+ *		digit (gifq.check_event_type's pattern).
+ */
+static bool
+event_type_is_valid(const char *s)
+{
+	size_t		n = strlen(s);
+
+	if (n < 1 || n > 100)
+		return false;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = s[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			continue;
+		if (i > 0 && (c == '_' || c == '.' || c == ':' || c == '/' || c == '-'))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * check_call
+ *		Refuse a malformed call with QG115, as gifq_record_event documents.
+ *		An unknown program is reported first (QG101), as the SQL version
+ *		did, so the program is looked up before the refusal.
+ */
+static void
+check_call(const char *program, const EventCall *call)
+{
+	if (call->event_type == NULL || !event_type_is_valid(call->event_type))
+	{
+		program_or_throw(program);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid event_type %s",
+						call->event_type ? quote_literal_cstr(call->event_type) : "NULL"),
+				 errhint("Use 1 to 100 letters, digits and _ . : / -, starting with a letter or digit, such as 'deal.closed'.")));
+	}
+	if (call->key == NULL || call->key[0] == '\0' || pg_mbstrlen(call->key) > 200)
+	{
+		program_or_throw(program);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid idempotency key %s",
+						call->key ? quote_literal_cstr(call->key) : "NULL"),
+				 errhint("Give a key of 1 to 200 characters, such as the id of the action in your app.")));
+	}
+	if (call->occurred_given &&
+		(TIMESTAMP_NOT_FINITE(call->occurred_at) ||
+		 call->occurred_at > GetCurrentTimestamp() + 5 * USECS_PER_MINUTE))
+	{
+		program_or_throw(program);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid occurred_at %s",
+						DatumGetCString(DirectFunctionCall1(timestamptz_out,
+															TimestampTzGetDatum(call->occurred_at)))),
+				 errhint("Give when the event happened: a finite time no more than 5 minutes ahead of the database clock.")));
+	}
+	if (call->attributes == NULL || !JB_ROOT_IS_OBJECT(call->attributes) ||
+		JB_ROOT_IS_SCALAR(call->attributes))
+	{
+		program_or_throw(program);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
+				 errmsg("invalid attributes %s",
+						call->attributes ?
+						JsonbToCString(NULL, &call->attributes->root,
+									   VARSIZE(call->attributes)) : "NULL"),
+				 errhint("Give a JSON object, such as '{\"deal_id\": \"D-42\"}', or leave it out.")));
+	}
+}
+
+
+/* ----------------------------------------------------------------------
+ * Locks and the first read
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * key_tag
+ *		The advisory lock tag of (program, key) in this database: a 64-bit
+ *		hash of both.  Two keys that share a hash only wait for each other.
+ */
+static void
+key_tag(const char *program, const char *key, LOCKTAG *tag)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) key, strlen(key),
+										hash_bytes_extended((const unsigned char *) program,
+															strlen(program), 0));
+
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h,
+						 EVENT_KEY_LOCK_SPACE);
+}
+
+/*
+ * lock_key
+ *		Take (program, key)'s lock until the end of the transaction: a
+ *		concurrent event with the key waits here for this one to end.
+ */
+static void
+lock_key(const LOCKTAG *tag)
+{
+	(void) LockAcquire(tag, ExclusiveLock, false, false);
+}
+
+/*
+ * The first statement: lock the member (their events are counted one
+ * after another), read the program, both accounts of the transfer, the
+ * event holding the key, and draw the new event's id if there is none.
+ */
+#define EVENT_READ \
+	"WITH m AS (" \
+	" SELECT m.id, m.program_id FROM gifq.members m" \
+	" JOIN gifq.programs p ON p.id = m.program_id" \
+	" WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)" \
+	" SELECT m.id, p.id, p.timezone, p.points_code," \
+	"  e.id, e.member_id, e.event_type, e.occurred_at, e.occurred_given," \
+	"  e.attributes, e.points, e.balance_after, e.details," \
+	"  CASE WHEN e.id IS NULL THEN pg_catalog.nextval('gifq.events_id_seq') END," \
+	"  pa.*, ia.*" \
+	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
+	" LEFT JOIN gifq.events e ON e.program_id = p.id AND e.idempotency_key = $3" \
+	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
+	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
+	"  AND a.currency = p.points_code) ia ON true"
+#define EVENT_READ_ACCOUNTS 15
+
+/*
+ * read_target
+ *		Run the first statement; QG101 or QG102 when it finds no member.
+ */
+static void
+read_target(const char *program, const EventCall *call, EventTarget *t)
+{
+	static const Oid argtypes[] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+
+	values[0] = CStringGetTextDatum(program);
+	values[1] = call->member ? CStringGetTextDatum(call->member) : (Datum) 0;
+	if (call->member == NULL)
+		nulls[1] = 'n';
+	values[2] = CStringGetTextDatum(call->key);
+	ledger_run(ledger_plan(&plan_read, EVENT_READ, 3, argtypes),
+			   values, nulls, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+	{
+		program_or_throw(program);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_UNKNOWN_MEMBER),
+				 errmsg("unknown member \"%s\" in program \"%s\"",
+						call->member ? call->member : "", program),
+				 errhint("Create the member first with gifq_upsert_member().")));
+	}
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	t->member_id = DatumGetInt64(ledger_datum(1));
+	t->program_id = DatumGetInt64(ledger_datum(2));
+	t->timezone = TextDatumGetCString(ledger_datum(3));
+	currency_from_text(DatumGetTextPP(ledger_datum(4)), t->points_code);
+	t->found = false;
+	(void) SPI_getbinval(tuple, desc, 5, &isnull);
+	if (!isnull)
+	{
+		t->found = true;
+		t->first.event_id = DatumGetInt64(ledger_datum(5));
+		t->first_member_id = DatumGetInt64(ledger_datum(6));
+		t->first_event_type = TextDatumGetCString(ledger_datum(7));
+		t->first_occurred_at = DatumGetTimestampTz(ledger_datum(8));
+		t->first_occurred_given = DatumGetBool(ledger_datum(9));
+		t->first_attributes = DatumGetJsonbPCopy(ledger_datum(10));
+		t->first.points = DatumGetInt64(ledger_datum(11));
+		t->first.balance = DatumGetInt64(ledger_datum(12));
+		t->first.details = DatumGetJsonbPCopy(ledger_datum(13));
+	}
+	else
+		t->new_id = DatumGetInt64(ledger_datum(14));
+	ledger_read_account(EVENT_READ_ACCOUNTS, t->program_id, t->points_code,
+						&t->points_account);
+	ledger_read_account(EVENT_READ_ACCOUNTS + LEDGER_ACCOUNT_NCOLUMNS,
+						t->program_id, t->points_code, &t->issuance_account);
+	SPI_freetuptable(SPI_tuptable);
+	if (t->points_account.id == 0)
+		elog(ERROR, "member \"%s\" of program \"%s\" has no points account",
+			 call->member, program);
+	if (t->issuance_account.id == 0)
+		elog(ERROR, "program \"%s\" has no issuance account", program);
+}
+
+/*
+ * replay
+ *		The call repeats the event that holds its key: return that event as
+ *		it was, or throw QG109 naming the first field that differs.
+ */
+static void
+replay(const EventCall *call, const EventTarget *t, EventResult *result)
+{
+	const char *field = NULL;
+	char	   *detail = "";
+
+	if (t->first_member_id != t->member_id)
+	{
+		field = "member";
+		detail = psprintf(": another member the first time, \"%s\" now", call->member);
+	}
+	else if (strcmp(t->first_event_type, call->event_type) != 0)
+	{
+		field = "event_type";
+		detail = psprintf(": %s the first time, %s now", t->first_event_type,
+						  call->event_type);
+	}
+	else if (t->first_occurred_given && call->occurred_given &&
+			 t->first_occurred_at != call->occurred_at)
+	{
+		field = "occurred_at";
+		detail = psprintf(": %s the first time, %s now",
+						  DatumGetCString(DirectFunctionCall1(timestamptz_out,
+															  TimestampTzGetDatum(t->first_occurred_at))),
+						  DatumGetCString(DirectFunctionCall1(timestamptz_out,
+															  TimestampTzGetDatum(call->occurred_at))));
+	}
+	else if (compareJsonbContainers(&t->first_attributes->root,
+									&call->attributes->root) != 0)
+		field = "attributes";
+	if (field != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
+				 errmsg("idempotency key \"%s\" was used for another event", call->key),
+				 errdetail("Field \"%s\" differs%s.", field, detail),
+				 errhint("Repeat a request with exactly the same arguments, or use a new key for a new event.")));
+	*result = t->first;
+	memcpy(result->balance_code, t->points_code, GIFQ_CURRENCY_LEN);
+}
+
+
+/* ----------------------------------------------------------------------
+ * Points: the rule and the challenges
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * rule_points
+ *		What the rule of the event's type gives (0 without a rule, or once
+ *		the member's daily cap of rewarded events of that type is reached on
+ *		the day of occurred_at in the program's time zone), and its part of
+ *		the details, appended to *rule ("null" without a rule).  The member
+ *		is locked, so the count is exact.
+ */
+static int64
+rule_points(const EventTarget *t, const char *event_type, TimestampTz at,
+			StringInfo rule)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[5];
+	bool		isnull;
+	int64		points;
+	int64		rule_pts;
+	Datum		cap;
+	bool		no_cap;
+
+	values[0] = Int64GetDatum(t->program_id);
+	values[1] = Int64GetDatum(t->member_id);
+	values[2] = CStringGetTextDatum(event_type);
+	values[3] = TimestampTzGetDatum(at);
+	values[4] = CStringGetTextDatum(t->timezone);
+	ledger_run(ledger_plan(&plan_rule,
+						   "SELECT r.points, r.daily_cap,"
+						   " CASE WHEN r.daily_cap IS NOT NULL THEN"
+						   "  (SELECT count(*) FROM gifq.events e"
+						   "   WHERE e.member_id = $2 AND e.event_type = $3"
+						   "   AND e.occurred_at >= pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)))"
+						   "   AND e.occurred_at < pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)) OPERATOR(pg_catalog.+) interval '1 day')"
+						   "   AND e.base_points > 0) END"
+						   " FROM gifq.rules r WHERE r.program_id = $1 AND r.event_type = $3",
+						   5, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		appendStringInfoString(rule, "null");
+		return 0;
+	}
+	rule_pts = DatumGetInt64(ledger_datum(1));
+	cap = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &no_cap);
+	points = rule_pts;
+	if (!no_cap)
+	{
+		int64		rewarded = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 3,
+														   &isnull));
+
+		if (rewarded >= DatumGetInt32(cap))
+			points = 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	appendStringInfo(rule, "{\"points\": " INT64_FORMAT ", \"rule_points\": " INT64_FORMAT
+					 ", \"daily_cap\": ", points, rule_pts);
+	if (no_cap)
+		appendStringInfoString(rule, "null");
+	else
+		appendStringInfo(rule, "%d", DatumGetInt32(cap));
+	appendStringInfo(rule, ", \"capped\": %s}",
+					 points == 0 && rule_pts > 0 ? "true" : "false");
+	return points;
+}
+
+/*
+ * running_challenges
+ *		The challenges of the event's type running at occurred_at, in id
+ *		order, with the member's completions of those with a per-member
+ *		limit.  Returns how many; the array is palloc'd.
+ */
+static int
+running_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
+				   Challenge **out)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	Challenge  *c;
+	int			n;
+
+	values[0] = Int64GetDatum(t->program_id);
+	values[1] = Int64GetDatum(t->member_id);
+	values[2] = CStringGetTextDatum(event_type);
+	values[3] = TimestampTzGetDatum(at);
+	ledger_run(ledger_plan(&plan_challenges,
+						   "SELECT c.id, c.name, c.multiplier, c.max_completions IS NOT NULL,"
+						   " c.per_member_limit,"
+						   " CASE WHEN c.per_member_limit IS NOT NULL THEN"
+						   "  (SELECT count(*) FROM gifq.challenge_completions cc"
+						   "   WHERE cc.challenge_id = c.id AND cc.member_id = $2) END"
+						   " FROM gifq.challenges c"
+						   " WHERE c.program_id = $1 AND c.event_type = $3"
+						   " AND c.starts_at <= $4 AND c.ends_at > $4"
+						   " ORDER BY c.id",
+						   4, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	c = palloc0(Max(n, 1) * sizeof(Challenge));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		limit;
+
+		c[i].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		c[i].name = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
+		c[i].multiplier = DatumGetNumericCopy(SPI_getbinval(tuple, desc, 3, &isnull));
+		c[i].limited = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+		limit = SPI_getbinval(tuple, desc, 5, &isnull);
+		c[i].per_member = !isnull;
+		if (!isnull)
+		{
+			c[i].per_member_limit = DatumGetInt32(limit);
+			c[i].member_completions =
+				DatumGetInt64(SPI_getbinval(tuple, desc, 6, &isnull));
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	*out = c;
+	return n;
+}
+
+/*
+ * take_completion
+ *		Take one of a limited challenge's completions: the row's lock lets
+ *		exactly the first max_completions through.  False when none is
+ *		left.
+ */
+static bool
+take_completion(int64 challenge_id)
+{
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+	bool		taken;
+
+	values[0] = Int64GetDatum(challenge_id);
+	ledger_run(ledger_plan(&plan_take,
+						   "UPDATE gifq.challenges x SET completions = x.completions + 1"
+						   " WHERE x.id = $1 AND x.completions < x.max_completions",
+						   1, argtypes),
+			   values, NULL, SPI_OK_UPDATE);
+	taken = SPI_processed == 1;
+	return taken;
+}
+
+/*
+ * challenge_bonus
+ *		round(base * (multiplier - 1)): halves away from zero, as numeric's
+ *		round() does.
+ */
+static int64
+challenge_bonus(int64 base, Numeric multiplier)
+{
+	Datum		m = DirectFunctionCall2(numeric_sub, NumericGetDatum(multiplier),
+										DirectFunctionCall1(int8_numeric, Int64GetDatum(1)));
+	Datum		b = DirectFunctionCall2(numeric_mul,
+										DirectFunctionCall1(int8_numeric, Int64GetDatum(base)), m);
+
+	b = DirectFunctionCall2(numeric_round, b, Int32GetDatum(0));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, b));
+}
+
+/*
+ * record_completion
+ *		Which event completed which challenge, with its bonus.
+ */
+static void
+record_completion(int64 challenge_id, int64 member_id, int64 event_id, int64 bonus)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(challenge_id);
+	values[1] = Int64GetDatum(member_id);
+	values[2] = Int64GetDatum(event_id);
+	values[3] = Int64GetDatum(bonus);
+	ledger_run(ledger_plan(&plan_completion,
+						   "INSERT INTO gifq.challenge_completions"
+						   " (challenge_id, member_id, event_id, bonus) VALUES ($1, $2, $3, $4)",
+						   4, argtypes),
+			   values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * append_challenge
+ *		One challenge's entry in "challenges" (reason NULL, with its
+ *		multiplier and bonus) or in "skipped_challenges" (with the reason).
+ */
+static void
+append_challenge(StringInfo list, const Challenge *c, const char *reason, int64 bonus)
+{
+	if (list->len > 1)
+		appendStringInfoString(list, ", ");
+	appendStringInfo(list, "{\"challenge_id\": " INT64_FORMAT ", \"name\": ", c->id);
+	escape_json(list, c->name);
+	if (reason != NULL)
+		appendStringInfo(list, ", \"reason\": \"%s\"}", reason);
+	else
+		appendStringInfo(list, ", \"multiplier\": %s, \"bonus\": " INT64_FORMAT "}",
+						 DatumGetCString(DirectFunctionCall1(numeric_out,
+															 NumericGetDatum(c->multiplier))),
+						 bonus);
+}
+
+/*
+ * apply_challenges
+ *		Apply every running challenge, in id order, to base points: each
+ *		completes when the rule gave points, the member is under its
+ *		per_member_limit and the program under its max_completions, and
+ *		adds its bonus on the base (bonuses do not compound).  Returns the
+ *		bonus; fills the two lists of the details.
+ */
+static int64
+apply_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
+				 int64 base, StringInfo applied, StringInfo skipped)
+{
+	Challenge  *c;
+	int			n = running_challenges(t, event_type, at, &c);
+	int64		bonus = 0;
+
+	appendStringInfoChar(applied, '[');
+	appendStringInfoChar(skipped, '[');
+	for (int i = 0; i < n; i++)
+	{
+		int64		b;
+
+		CHECK_FOR_INTERRUPTS();
+		if (base == 0)
+		{
+			append_challenge(skipped, &c[i], "no_base_points", 0);
+			continue;
+		}
+		if (c[i].per_member && c[i].member_completions >= c[i].per_member_limit)
+		{
+			append_challenge(skipped, &c[i], "per_member_limit", 0);
+			continue;
+		}
+		if (c[i].limited && !take_completion(c[i].id))
+		{
+			append_challenge(skipped, &c[i], "max_completions", 0);
+			continue;
+		}
+		b = challenge_bonus(base, c[i].multiplier);
+		record_completion(c[i].id, t->member_id, t->new_id, b);
+		if (pg_add_s64_overflow(bonus, b, &bonus))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("event points out of range")));
+		append_challenge(applied, &c[i], NULL, b);
+	}
+	appendStringInfoChar(applied, ']');
+	appendStringInfoChar(skipped, ']');
+	return bonus;
+}
+
+
+/* ----------------------------------------------------------------------
+ * Posting and storing
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * post_points
+ *		One posted transfer of the event's points from the program's
+ *		issuance account to the member's points account (metadata
+ *		{"event_id": ..., "event_type": ...}).  Returns its id.
+ */
+static int64
+post_points(const EventTarget *t, const char *event_type, int64 points)
+{
+	TransferRequest req;
+	LedgerAccount loaded[2];
+	StringInfoData meta;
+	int64		id;
+
+	initStringInfo(&meta);
+	appendStringInfo(&meta, "{\"event_id\": " INT64_FORMAT ", \"event_type\": ", t->new_id);
+	escape_json(&meta, event_type);
+	appendStringInfoChar(&meta, '}');
+
+	memset(&req, 0, sizeof(req));
+	req.debit_account = t->issuance_account.id;
+	req.credit_account = t->points_account.id;
+	req.amount.units = points;
+	memcpy(req.amount.currency, t->points_code, GIFQ_CURRENCY_LEN);
+	req.metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(meta.data)));
+	loaded[0] = t->issuance_account;
+	loaded[1] = t->points_account;
+	ledger_transfer_set(&req, 1, loaded, &id);
+	return id;
+}
+
+/*
+ * turn_key_conflict
+ *		Called while an error is thrown out of the event's insert: a
+ *		violation of the events' unique (program, key) means a concurrent
+ *		event took the key after this transaction's snapshot (repeatable
+ *		read or serializable: under read committed the key's lock makes
+ *		the twin wait and see it).  Report a serialization failure; the
+ *		retry replays that event or reports the conflict.  Anything else
+ *		goes through.
+ */
+static void
+turn_key_conflict(const char *key, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
+		edata->constraint_name == NULL ||
+		strcmp(edata->constraint_name, "events_program_id_idempotency_key_key") != 0)
+		PG_RE_THROW();
+	FlushErrorState();
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access: idempotency key \"%s\" was taken by a concurrent event",
+					key),
+			 errhint("Retry the transaction: the retry replays that event, or reports the conflict.")));
+}
+
+/*
+ * insert_event
+ *		Store the event; returns the member's available points after it
+ *		(read in the same statement).
+ */
+static int64
+insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
+			 int64 base, int64 points, int64 transfer_id, Jsonb *details)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, BOOLOID, JSONBOID, INT8OID, INT8OID, INT8OID, INT8OID,
+	JSONBOID};
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		values[13];
+	char		nulls[13];
+	int64		balance;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(t->new_id);
+	values[1] = Int64GetDatum(t->program_id);
+	values[2] = Int64GetDatum(t->member_id);
+	values[3] = CStringGetTextDatum(call->event_type);
+	values[4] = CStringGetTextDatum(call->key);
+	values[5] = TimestampTzGetDatum(at);
+	values[6] = BoolGetDatum(call->occurred_given);
+	values[7] = JsonbPGetDatum(call->attributes);
+	values[8] = Int64GetDatum(base);
+	values[9] = Int64GetDatum(points);
+	values[10] = Int64GetDatum(transfer_id);
+	if (transfer_id == 0)
+		nulls[10] = 'n';
+	values[11] = Int64GetDatum(t->points_account.id);
+	values[12] = JsonbPGetDatum(details);
+
+	PG_TRY();
+	{
+		ledger_run(ledger_plan(&plan_insert,
+							   "INSERT INTO gifq.events (id, program_id, member_id, event_type,"
+							   " idempotency_key, occurred_at, occurred_given, attributes,"
+							   " base_points, points, transfer_id, balance_after, details)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+							   "  (SELECT pg_catalog.sum(s.credits_posted - s.debits_posted - s.debits_pending)"
+							   "   FROM gifq.account_slots s WHERE s.account_id = $12), $13)"
+							   " RETURNING balance_after",
+							   13, argtypes),
+				   values, nulls, SPI_OK_INSERT_RETURNING);
+	}
+	PG_CATCH();
+	{
+		turn_key_conflict(call->key, cxt);
+	}
+	PG_END_TRY();
+	balance = DatumGetInt64(ledger_datum(1));
+	SPI_freetuptable(SPI_tuptable);
+	return balance;
+}
+
+/*
+ * record_one
+ *		Record one event (or replay the one holding its key), inside SPI.
+ *		The call has been checked; *result is filled in the current memory
+ *		context.
+ */
+static void
+record_one(const char *program, const EventCall *call, EventResult *result)
+{
+	EventTarget t;
+	LOCKTAG		tag;
+	TimestampTz at;
+	int64		base;
+	int64		bonus;
+	int64		points;
+	int64		transfer_id = 0;
+	StringInfoData rule;
+	StringInfoData applied;
+	StringInfoData skipped;
+	StringInfoData details;
+
+	key_tag(program, call->key, &tag);
+	lock_key(&tag);
+	memset(&t, 0, sizeof(t));
+	read_target(program, call, &t);
+	if (t.found)
+	{
+		replay(call, &t, result);
+		return;
+	}
+
+	at = call->occurred_given ? call->occurred_at : GetCurrentTransactionStartTimestamp();
+	initStringInfo(&rule);
+	initStringInfo(&applied);
+	initStringInfo(&skipped);
+	base = rule_points(&t, call->event_type, at, &rule);
+	bonus = apply_challenges(&t, call->event_type, at, base, &applied, &skipped);
+	if (pg_add_s64_overflow(base, bonus, &points))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("event points out of range")));
+	if (points > 0)
+		transfer_id = post_points(&t, call->event_type, points);
+
+	initStringInfo(&details);
+	appendStringInfo(&details, "{\"rule\": %s, \"challenges\": %s,"
+					 " \"skipped_challenges\": %s, \"transfer_id\": ",
+					 rule.data, applied.data, skipped.data);
+	if (transfer_id != 0)
+		appendStringInfo(&details, INT64_FORMAT "}", transfer_id);
+	else
+		appendStringInfoString(&details, "null}");
+
+	result->event_id = t.new_id;
+	result->points = points;
+	result->details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														 CStringGetDatum(details.data)));
+	result->balance = insert_event(&t, call, at, base, points, transfer_id,
+								   result->details);
+	memcpy(result->balance_code, t.points_code, GIFQ_CURRENCY_LEN);
+}
+
+
+/* ----------------------------------------------------------------------
+ * A batch
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * jsonb_clip
+ *		A JSON value as text, cut to 200 characters for a message.
+ */
+static char *
+jsonb_clip(Jsonb *jb)
+{
+	char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+	return pnstrdup(s, pg_mbcharcliplen(s, strlen(s), 200));
+}
+
+static char *
+jsonb_value_clip(JsonbValue *v)
+{
+	return jsonb_clip(JsonbValueToJsonb(v));
+}
+
+static void
+refuse_element(int i, JsonbValue *ev) pg_attribute_noreturn();
+
+static void
+refuse_element(int i, JsonbValue *ev)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_INVALID_BATCH),
+			 errmsg("invalid event %d in batch: %s", i, jsonb_value_clip(ev)),
+			 errhint("Each event needs member, event_type and idempotency_key (strings); occurred_at (a time as a string) and attributes (an object) are optional.")));
+}
+
+/*
+ * field
+ *		The value of key in a JSON object, or NULL.
+ */
+static JsonbValue *
+field(JsonbContainer *object, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(object, JB_FOBJECT, &k);
+}
+
+static char *
+string_field(JsonbContainer *object, const char *key, int i, JsonbValue *ev)
+{
+	JsonbValue *v = field(object, key);
+
+	if (v == NULL || v->type != jbvString)
+		refuse_element(i, ev);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * parse_time
+ *		occurred_at as a time, read as a cast to timestamptz would; QG118
+ *		naming the element if it is unreadable.  The cast's error is
+ *		caught only to be replaced by this one, so no subtransaction is
+ *		needed.
+ */
+static TimestampTz
+parse_time(JsonbValue *v, int i)
+{
+	char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz result = 0;
+
+	PG_TRY();
+	{
+		result = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+														 ObjectIdGetDatum(InvalidOid),
+														 Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		StringInfoData quoted;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DATETIME_FIELD_OVERFLOW &&
+			edata->sqlerrcode != ERRCODE_INVALID_DATETIME_FORMAT)
+			PG_RE_THROW();
+		FlushErrorState();
+		initStringInfo(&quoted);
+		escape_json(&quoted, s);
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_BATCH),
+				 errmsg("invalid occurred_at %s in event %d of batch", quoted.data, i),
+				 errhint("Give a time such as \"2026-11-28T09:30:00Z\".")));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * parse_element
+ *		Element i (from 1) of the batch as a call; QG118 naming it when it
+ *		is malformed.
+ */
+static void
+parse_element(JsonbValue *ev, int i, EventCall *call)
+{
+	JsonbContainer *obj;
+	JsonbValue *v;
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbIteratorToken tok;
+
+	if (ev->type != jbvBinary || !JsonContainerIsObject(ev->val.binary.data))
+		refuse_element(i, ev);
+	obj = ev->val.binary.data;
+	call->member = string_field(obj, "member", i, ev);
+	call->event_type = string_field(obj, "event_type", i, ev);
+	call->key = string_field(obj, "idempotency_key", i, ev);
+	v = field(obj, "occurred_at");
+	if (v != NULL && v->type != jbvString && v->type != jbvNull)
+		refuse_element(i, ev);
+	call->occurred_given = v != NULL && v->type == jbvString;
+	v = field(obj, "attributes");
+	if (v != NULL && (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data)))
+		refuse_element(i, ev);
+	call->attributes = v ? JsonbValueToJsonb(v) :
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+
+	/* the first unknown field, in the object's order */
+	it = JsonbIteratorInit(obj);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(k.val.string.val, k.val.string.len);
+		if (strcmp(name, "member") != 0 && strcmp(name, "event_type") != 0 &&
+			strcmp(name, "idempotency_key") != 0 && strcmp(name, "occurred_at") != 0 &&
+			strcmp(name, "attributes") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_GIFQ_INVALID_BATCH),
+					 errmsg("unknown field \"%s\" in event %d of batch", name, i),
+					 errhint("Fields are member, event_type, idempotency_key, occurred_at and attributes.")));
+	}
+	if (call->occurred_given)
+		call->occurred_at = parse_time(field(obj, "occurred_at"), i);
+}
+
+/*
+ * parse_batch
+ *		Every element of the batch as a call, checked before anything is
+ *		recorded.  Returns how many.
+ */
+static int
+parse_batch(Jsonb *events, EventCall **calls)
+{
+	int			n;
+
+	if (events == NULL || !JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events) ||
+		JB_ROOT_COUNT(events) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_INVALID_BATCH),
+				 errmsg("invalid event batch %s", events ? jsonb_clip(events) : "NULL"),
+				 errhint("Give a non-empty JSON array of objects with member, event_type and idempotency_key.")));
+	n = JB_ROOT_COUNT(events);
+	*calls = palloc0(n * sizeof(EventCall));
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		parse_element(getIthJsonbValueFromContainer(&events->root, i), i + 1,
+					  &(*calls)[i]);
+	}
+	return n;
+}
+
+static int
+tag_cmp(const void *a, const void *b)
+{
+	const LOCKTAG *x = a;
+	const LOCKTAG *y = b;
+
+	if (x->locktag_field2 != y->locktag_field2)
+		return x->locktag_field2 < y->locktag_field2 ? -1 : 1;
+	if (x->locktag_field3 != y->locktag_field3)
+		return x->locktag_field3 < y->locktag_field3 ? -1 : 1;
+	return 0;
+}
+
+/*
+ * lock_batch
+ *		Take the batch's locks in the global order: its keys (by lock tag),
+ *		then its members in id order, then the limited challenges of its
+ *		event types in id order.  Each event then finds its locks held.
+ */
+static void
+lock_batch(const char *program, int64 program_id, const EventCall *calls, int n)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTARRAYOID};
+	LOCKTAG    *tags = palloc(n * sizeof(LOCKTAG));
+	Datum	   *members = palloc(n * sizeof(Datum));
+	Datum	   *types = palloc(n * sizeof(Datum));
+	Datum		values[2];
+
+	for (int i = 0; i < n; i++)
+	{
+		key_tag(program, calls[i].key, &tags[i]);
+		members[i] = CStringGetTextDatum(calls[i].member);
+		types[i] = CStringGetTextDatum(calls[i].event_type);
+	}
+	qsort(tags, n, sizeof(LOCKTAG), tag_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (i == 0 || tag_cmp(&tags[i - 1], &tags[i]) != 0)
+			lock_key(&tags[i]);
+	}
+
+	values[0] = Int64GetDatum(program_id);
+	values[1] = PointerGetDatum(construct_array(members, n, TEXTOID, -1, false, TYPALIGN_INT));
+	ledger_run(ledger_plan_generic(&plan_lock_members,
+								   "SELECT 1 FROM gifq.members m"
+								   " WHERE m.program_id = $1 AND m.external_id = ANY ($2)"
+								   " ORDER BY m.id FOR NO KEY UPDATE",
+								   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	SPI_freetuptable(SPI_tuptable);
+	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
+	ledger_run(ledger_plan_generic(&plan_lock_challenges,
+								   "SELECT 1 FROM gifq.challenges c"
+								   " WHERE c.program_id = $1 AND c.max_completions IS NOT NULL"
+								   " AND c.event_type = ANY ($2)"
+								   " ORDER BY c.id FOR NO KEY UPDATE",
+								   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+
+/* ----------------------------------------------------------------------
+ * SQL-callable functions
+ * ----------------------------------------------------------------------
+ */
+
+static char *
+text_or_null(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+PG_FUNCTION_INFO_V1(gifq_record_event);
+
+/*
+ * gifq_record_event
+ *		gifq_record_event(program, member, event_type, idempotency_key,
+ *		occurred_at, attributes) returns (event_id, points_awarded,
+ *		balance, details).  Not strict: NULL arguments are refused as
+ *		docs/gamification.md says (occurred_at NULL is "now").
+ */
+Datum
+gifq_record_event(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *program = text_or_null(fcinfo, 0);
+	EventCall	call;
+	EventResult r;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&call, 0, sizeof(call));
+	call.member = text_or_null(fcinfo, 1);
+	call.event_type = text_or_null(fcinfo, 2);
+	call.key = text_or_null(fcinfo, 3);
+	call.occurred_given = !PG_ARGISNULL(4);
+	if (call.occurred_given)
+		call.occurred_at = PG_GETARG_TIMESTAMPTZ(4);
+	call.attributes = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (program == NULL)
+		program_or_throw(NULL);
+	check_call(program, &call);
+	record_one(program, &call, &r);
+
+	values[0] = Int64GetDatum(r.event_id);
+	values[1] = Int64GetDatum(r.points);
+	values[2] = GifqMoneyPGetDatum(money_make(r.balance, r.balance_code));
+	values[3] = JsonbPGetDatum(r.details);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(gifq_record_events);
+
+/*
+ * gifq_record_events
+ *		gifq_record_events(program, events jsonb) returns one row
+ *		(idempotency_key, event_id, points_awarded, balance, details) per
+ *		element, in order: the whole batch is checked first (QG118), its
+ *		locks taken, then each event recorded as gifq_record_event would.
+ *		All or none: any refusal throws.
+ */
+Datum
+gifq_record_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *program = text_or_null(fcinfo, 0);
+	Jsonb	   *events = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	EventCall  *calls;
+	int64		program_id;
+	int			n;
+	MemoryContext each;
+	MemoryContext outer;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	program_id = program_or_throw(program);
+	n = parse_batch(events, &calls);
+	lock_batch(program, program_id, calls, n);
+
+	/* each event's working memory is freed before the next */
+	outer = CurrentMemoryContext;
+	each = AllocSetContextCreate(outer, "gifq event", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < n; i++)
+	{
+		EventResult r;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(each);
+		check_call(program, &calls[i]);
+		record_one(program, &calls[i], &r);
+		values[0] = CStringGetTextDatum(calls[i].key);
+		values[1] = Int64GetDatum(r.event_id);
+		values[2] = Int64GetDatum(r.points);
+		values[3] = GifqMoneyPGetDatum(money_make(r.balance, r.balance_code));
+		values[4] = JsonbPGetDatum(r.details);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(each);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
