@@ -1182,7 +1182,11 @@ gifq_record_events(PG_FUNCTION_ARGS)
 	n = parse_batch(events, &calls);
 	lock_batch(program, program_id, calls, n);
 
-	/* each event's working memory is freed before the next */
+	/*
+	 * Each event runs in an SPI level of its own: SPI keeps every result
+	 * of a level until it ends (a context per statement), which for a
+	 * batch grew to megabytes of fresh memory, a page fault at a time.
+	 */
 	outer = CurrentMemoryContext;
 	each = AllocSetContextCreate(outer, "gifq event", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
@@ -1193,6 +1197,8 @@ gifq_record_events(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextSwitchTo(each);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		check_call(program, &calls[i]);
 		record_one(program, &calls[i], &r);
 		values[0] = CStringGetTextDatum(calls[i].key);
@@ -1201,6 +1207,7 @@ gifq_record_events(PG_FUNCTION_ARGS)
 		values[3] = GifqMoneyPGetDatum(money_make(r.balance, r.balance_code));
 		values[4] = JsonbPGetDatum(r.details);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		SPI_finish();
 		MemoryContextSwitchTo(outer);
 		MemoryContextReset(each);
 	}
