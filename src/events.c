@@ -13,22 +13,22 @@
  * challenges are read by each call, so a change another session commits
  * is seen by the next event.
  *
- * Idempotency without a subtransaction.  Before anything else an event
- * takes a transaction-level advisory lock on (program, key).  Under read
- * committed a concurrent call with the same key waits there until the
- * first commits or rolls back; its next statement's snapshot then sees
- * the first event (and replays it, or reports QG109) or no event (and
- * records its own).  The key's unique index is never violated by a
- * waiting twin, so there is no exception to catch and no subtransaction
- * per event (more than 64 in a transaction overflow the PGPROC cache and
- * slow every backend down).  Under repeatable read or serializable the
- * snapshot is older than the twin's commit: the insert meets the unique
- * index, and that error is turned into 40001 (the retry replays).
+ * Idempotency without a subtransaction.  The member's row is locked by
+ * the first statement and the key looked up by the next, so under read
+ * committed a concurrent call with the same key for the same member waits
+ * on the member and then sees (and replays) the first event.  One for
+ * another member inserts, waits on the key's unique index, and then either
+ * records its event (the first rolled back) or meets the unique violation,
+ * which is reported as the QG109 a replay would give.  The violation is
+ * caught only to be replaced by another error, so no subtransaction is
+ * needed (the SQL version had one per event: more than 64 in a batch
+ * overflowed the PGPROC cache and slowed every backend).  Under repeatable
+ * read or serializable the snapshot may predate the other event: 40001.
  *
- * Lock order: the event's key(s), then its member(s) in id order, then
- * limited challenges in id order, then the ledger's balance slots in
- * (account, slot) order.  A batch takes all its keys (in lock-tag order)
- * before any member, so single calls and batches never wait in a cycle.
+ * Lock order: members in id order, then limited challenges in id order,
+ * then the ledger's balance slots in (account, slot) order; a batch takes
+ * all its members and challenges before any balance, so single calls and
+ * batches never wait on each other in a cycle.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -45,14 +45,11 @@
 #include "access/xact.h"
 #include "common/int.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
-#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -72,13 +69,6 @@ static SPIPlanPtr plan_completion;
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_lock_members;
 static SPIPlanPtr plan_lock_challenges;
-
-/*
- * The advisory lock's fourth field: pg_advisory_xact_lock uses 1 (one
- * bigint) and 2 (two integers), so an app's own advisory locks never
- * collide with an event key's.
- */
-#define EVENT_KEY_LOCK_SPACE 0x6771
 
 /* One call: what the app sent. */
 typedef struct EventCall
@@ -245,36 +235,9 @@ check_call(const char *program, const EventCall *call)
  */
 
 /*
- * key_tag
- *		The advisory lock tag of (program, key) in this database: a 64-bit
- *		hash of both.  Two keys that share a hash only wait for each other.
- */
-static void
-key_tag(const char *program, const char *key, LOCKTAG *tag)
-{
-	uint64		h = hash_bytes_extended((const unsigned char *) key, strlen(key),
-										hash_bytes_extended((const unsigned char *) program,
-															strlen(program), 0));
-
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h,
-						 EVENT_KEY_LOCK_SPACE);
-}
-
-/*
- * lock_key
- *		Take (program, key)'s lock until the end of the transaction: a
- *		concurrent event with the key waits here for this one to end.
- */
-static void
-lock_key(const LOCKTAG *tag)
-{
-	(void) LockAcquire(tag, ExclusiveLock, false, false);
-}
-
-/*
  * The first statement: lock the member (their events are counted one
- * after another), read the program, both accounts of the transfer, the
- * event holding the key, and draw the new event's id if there is none.
+ * after another), read the program and both accounts of the transfer, and
+ * draw an id for the event (wasted by a replay).
  */
 #define EVENT_READ \
 	"WITH m AS (" \
@@ -282,18 +245,14 @@ lock_key(const LOCKTAG *tag)
 	" JOIN gifq.programs p ON p.id = m.program_id" \
 	" WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)" \
 	" SELECT m.id, p.id, p.timezone, p.points_code," \
-	"  e.id, e.member_id, e.event_type, e.occurred_at, e.occurred_given," \
-	"  e.attributes, e.points, e.balance_after, e.details," \
-	"  CASE WHEN e.id IS NULL THEN pg_catalog.nextval('gifq.events_id_seq') END," \
-	"  pa.*, ia.*" \
+	"  pg_catalog.nextval('gifq.events_id_seq'), pa.*, ia.*" \
 	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
-	" LEFT JOIN gifq.events e ON e.program_id = p.id AND e.idempotency_key = $3" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
 	"  AND a.currency = p.points_code) ia ON true"
-#define EVENT_READ_ACCOUNTS 15
+#define EVENT_READ_ACCOUNTS 6
 
 /*
  * read_target
@@ -302,19 +261,15 @@ lock_key(const LOCKTAG *tag)
 static void
 read_target(const char *program, const EventCall *call, EventTarget *t)
 {
-	static const Oid argtypes[] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	bool		isnull;
-	HeapTuple	tuple;
-	TupleDesc	desc;
+	static const Oid argtypes[] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 
 	values[0] = CStringGetTextDatum(program);
 	values[1] = call->member ? CStringGetTextDatum(call->member) : (Datum) 0;
 	if (call->member == NULL)
 		nulls[1] = 'n';
-	values[2] = CStringGetTextDatum(call->key);
-	ledger_run(ledger_plan(&plan_read, EVENT_READ, 3, argtypes),
+	ledger_run(ledger_plan(&plan_read, EVENT_READ, 2, argtypes),
 			   values, nulls, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
@@ -325,29 +280,11 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 						call->member ? call->member : "", program),
 				 errhint("Create the member first with gifq_upsert_member().")));
 	}
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
 	t->member_id = DatumGetInt64(ledger_datum(1));
 	t->program_id = DatumGetInt64(ledger_datum(2));
 	t->timezone = TextDatumGetCString(ledger_datum(3));
 	currency_from_text(DatumGetTextPP(ledger_datum(4)), t->points_code);
-	t->found = false;
-	(void) SPI_getbinval(tuple, desc, 5, &isnull);
-	if (!isnull)
-	{
-		t->found = true;
-		t->first.event_id = DatumGetInt64(ledger_datum(5));
-		t->first_member_id = DatumGetInt64(ledger_datum(6));
-		t->first_event_type = TextDatumGetCString(ledger_datum(7));
-		t->first_occurred_at = DatumGetTimestampTz(ledger_datum(8));
-		t->first_occurred_given = DatumGetBool(ledger_datum(9));
-		t->first_attributes = DatumGetJsonbPCopy(ledger_datum(10));
-		t->first.points = DatumGetInt64(ledger_datum(11));
-		t->first.balance = DatumGetInt64(ledger_datum(12));
-		t->first.details = DatumGetJsonbPCopy(ledger_datum(13));
-	}
-	else
-		t->new_id = DatumGetInt64(ledger_datum(14));
+	t->new_id = DatumGetInt64(ledger_datum(5));
 	ledger_read_account(EVENT_READ_ACCOUNTS, t->program_id, t->points_code,
 						&t->points_account);
 	ledger_read_account(EVENT_READ_ACCOUNTS + LEDGER_ACCOUNT_NCOLUMNS,
@@ -412,68 +349,118 @@ replay(const EventCall *call, const EventTarget *t, EventResult *result)
  */
 
 /*
- * rule_points
- *		What the rule of the event's type gives (0 without a rule, or once
- *		the member's daily cap of rewarded events of that type is reached on
- *		the day of occurred_at in the program's time zone), and its part of
- *		the details, appended to *rule ("null" without a rule).  The member
- *		is locked, so the count is exact.
+ * The second statement, once the member is locked (so that its snapshot
+ * sees their events committed before): the event that holds the key, the
+ * rule of the event's type, and the member's rewarded events of that type
+ * on the day of occurred_at in the program's time zone when the rule has
+ * a daily cap.
  */
-static int64
-rule_points(const EventTarget *t, const char *event_type, TimestampTz at,
-			StringInfo rule)
+#define EVENT_KEY_AND_RULE \
+	"SELECT e.id, e.member_id, e.event_type, e.occurred_at, e.occurred_given," \
+	" e.attributes, e.points, e.balance_after, e.details, r.points, r.daily_cap," \
+	" CASE WHEN e.id IS NULL AND r.daily_cap IS NOT NULL THEN" \
+	"  (SELECT pg_catalog.count(*) FROM gifq.events x" \
+	"   WHERE x.member_id = $2 AND x.event_type = $3" \
+	"   AND x.occurred_at >= pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)))" \
+	"   AND x.occurred_at < pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4))" \
+	"    OPERATOR(pg_catalog.+) interval '1 day')" \
+	"   AND x.base_points > 0) END" \
+	" FROM (SELECT) one" \
+	" LEFT JOIN gifq.events e ON e.program_id = $1 AND e.idempotency_key = $6" \
+	" LEFT JOIN gifq.rules r ON r.program_id = $1 AND r.event_type = $3"
+
+/* What the rule gives an event. */
+typedef struct RuleResult
 {
-	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[5];
+	bool		exists;
+	int64		rule_points;
+	bool		has_cap;
+	int32		daily_cap;
+	int64		rewarded;		/* the member's rewarded events that day */
+} RuleResult;
+
+/*
+ * read_key_and_rule
+ *		Run the second statement: fill t's first event if the key is taken,
+ *		and *rule.
+ */
+static void
+read_key_and_rule(EventTarget *t, const EventCall *call, TimestampTz at,
+				  RuleResult *rule)
+{
+	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID};
+	Datum		values[6];
+	HeapTuple	tuple;
+	TupleDesc	desc;
 	bool		isnull;
-	int64		points;
-	int64		rule_pts;
-	Datum		cap;
-	bool		no_cap;
+	Datum		d;
 
 	values[0] = Int64GetDatum(t->program_id);
 	values[1] = Int64GetDatum(t->member_id);
-	values[2] = CStringGetTextDatum(event_type);
+	values[2] = CStringGetTextDatum(call->event_type);
 	values[3] = TimestampTzGetDatum(at);
 	values[4] = CStringGetTextDatum(t->timezone);
-	ledger_run(ledger_plan(&plan_rule,
-						   "SELECT r.points, r.daily_cap,"
-						   " CASE WHEN r.daily_cap IS NOT NULL THEN"
-						   "  (SELECT count(*) FROM gifq.events e"
-						   "   WHERE e.member_id = $2 AND e.event_type = $3"
-						   "   AND e.occurred_at >= pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)))"
-						   "   AND e.occurred_at < pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)) OPERATOR(pg_catalog.+) interval '1 day')"
-						   "   AND e.base_points > 0) END"
-						   " FROM gifq.rules r WHERE r.program_id = $1 AND r.event_type = $3",
-						   5, argtypes),
+	values[5] = CStringGetTextDatum(call->key);
+	ledger_run(ledger_plan(&plan_rule, EVENT_KEY_AND_RULE, 6, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	(void) SPI_getbinval(tuple, desc, 1, &isnull);
+	t->found = !isnull;
+	if (t->found)
 	{
-		SPI_freetuptable(SPI_tuptable);
-		appendStringInfoString(rule, "null");
+		t->first.event_id = DatumGetInt64(ledger_datum(1));
+		t->first_member_id = DatumGetInt64(ledger_datum(2));
+		t->first_event_type = TextDatumGetCString(ledger_datum(3));
+		t->first_occurred_at = DatumGetTimestampTz(ledger_datum(4));
+		t->first_occurred_given = DatumGetBool(ledger_datum(5));
+		t->first_attributes = DatumGetJsonbPCopy(ledger_datum(6));
+		t->first.points = DatumGetInt64(ledger_datum(7));
+		t->first.balance = DatumGetInt64(ledger_datum(8));
+		t->first.details = DatumGetJsonbPCopy(ledger_datum(9));
+	}
+	memset(rule, 0, sizeof(RuleResult));
+	d = SPI_getbinval(tuple, desc, 10, &isnull);
+	rule->exists = !isnull;
+	if (rule->exists)
+		rule->rule_points = DatumGetInt64(d);
+	d = SPI_getbinval(tuple, desc, 11, &isnull);
+	rule->has_cap = !isnull;
+	if (rule->has_cap)
+		rule->daily_cap = DatumGetInt32(d);
+	d = SPI_getbinval(tuple, desc, 12, &isnull);
+	if (!isnull)
+		rule->rewarded = DatumGetInt64(d);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * rule_points
+ *		What the rule gives (0 without a rule, or once the member's daily
+ *		cap of rewarded events of the type is reached), and its part of the
+ *		details, appended to *out ("null" without a rule).
+ */
+static int64
+rule_points(const RuleResult *rule, StringInfo out)
+{
+	int64		points = rule->rule_points;
+
+	if (!rule->exists)
+	{
+		appendStringInfoString(out, "null");
 		return 0;
 	}
-	rule_pts = DatumGetInt64(ledger_datum(1));
-	cap = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &no_cap);
-	points = rule_pts;
-	if (!no_cap)
-	{
-		int64		rewarded = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 3,
-														   &isnull));
-
-		if (rewarded >= DatumGetInt32(cap))
-			points = 0;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	appendStringInfo(rule, "{\"points\": " INT64_FORMAT ", \"rule_points\": " INT64_FORMAT
-					 ", \"daily_cap\": ", points, rule_pts);
-	if (no_cap)
-		appendStringInfoString(rule, "null");
+	if (rule->has_cap && rule->rewarded >= rule->daily_cap)
+		points = 0;
+	appendStringInfo(out, "{\"points\": " INT64_FORMAT ", \"rule_points\": " INT64_FORMAT
+					 ", \"daily_cap\": ", points, rule->rule_points);
+	if (rule->has_cap)
+		appendStringInfo(out, "%d", rule->daily_cap);
 	else
-		appendStringInfo(rule, "%d", DatumGetInt32(cap));
-	appendStringInfo(rule, ", \"capped\": %s}",
-					 points == 0 && rule_pts > 0 ? "true" : "false");
+		appendStringInfoString(out, "null");
+	appendStringInfo(out, ", \"capped\": %s}",
+					 points == 0 && rule->rule_points > 0 ? "true" : "false");
 	return points;
 }
 
@@ -706,17 +693,22 @@ post_points(const EventTarget *t, const char *event_type, int64 points)
 }
 
 /*
- * turn_key_conflict
- *		Called while an error is thrown out of the event's insert: a
- *		violation of the events' unique (program, key) means a concurrent
- *		event took the key after this transaction's snapshot (repeatable
- *		read or serializable: under read committed the key's lock makes
- *		the twin wait and see it).  Report a serialization failure; the
- *		retry replays that event or reports the conflict.  Anything else
- *		goes through.
+ * report_key_conflict
+ *		Called while an error is thrown out of an event's insert: turn a
+ *		violation of the events' unique (program, key) into what a call
+ *		that had seen the other event would report, and let anything else
+ *		through.  No subtransaction is needed: this error replaces the
+ *		other, and the transaction is aborted either way.
+ *
+ * Under read committed, the member's lock was taken before the key was
+ * looked up, so a twin for the same member committed before the look-up
+ * (and was replayed); an event that took the key since is another
+ * member's: QG109 naming the member, as a replay would.  Under repeatable
+ * read or serializable the snapshot may predate any twin: 40001, and the
+ * retry replays it or reports the conflict.
  */
 static void
-turn_key_conflict(const char *key, MemoryContext cxt)
+report_key_conflict(const char *key, const char *member, MemoryContext cxt)
 {
 	ErrorData  *edata;
 
@@ -727,11 +719,18 @@ turn_key_conflict(const char *key, MemoryContext cxt)
 		strcmp(edata->constraint_name, "events_program_id_idempotency_key_key") != 0)
 		PG_RE_THROW();
 	FlushErrorState();
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access: idempotency key \"%s\" was taken by a concurrent event",
+						key),
+				 errhint("Retry the transaction: the retry replays that event, or reports the conflict.")));
 	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not serialize access: idempotency key \"%s\" was taken by a concurrent event",
-					key),
-			 errhint("Retry the transaction: the retry replays that event, or reports the conflict.")));
+			(errcode(ERRCODE_GIFQ_IDEMPOTENCY_CONFLICT),
+			 errmsg("idempotency key \"%s\" was used for another event", key),
+			 errdetail("Field \"member\" differs: another member the first time, \"%s\" now.",
+					   member),
+			 errhint("Repeat a request with exactly the same arguments, or use a new key for a new event.")));
 }
 
 /*
@@ -783,7 +782,7 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 	}
 	PG_CATCH();
 	{
-		turn_key_conflict(call->key, cxt);
+		report_key_conflict(call->key, call->member, cxt);
 	}
 	PG_END_TRY();
 	balance = DatumGetInt64(ledger_datum(1));
@@ -801,32 +800,31 @@ static void
 record_one(const char *program, const EventCall *call, EventResult *result)
 {
 	EventTarget t;
-	LOCKTAG		tag;
+	RuleResult	rule;
 	TimestampTz at;
 	int64		base;
 	int64		bonus;
 	int64		points;
 	int64		transfer_id = 0;
-	StringInfoData rule;
+	StringInfoData rule_detail;
 	StringInfoData applied;
 	StringInfoData skipped;
 	StringInfoData details;
 
-	key_tag(program, call->key, &tag);
-	lock_key(&tag);
 	memset(&t, 0, sizeof(t));
 	read_target(program, call, &t);
+	at = call->occurred_given ? call->occurred_at : GetCurrentTransactionStartTimestamp();
+	read_key_and_rule(&t, call, at, &rule);
 	if (t.found)
 	{
 		replay(call, &t, result);
 		return;
 	}
 
-	at = call->occurred_given ? call->occurred_at : GetCurrentTransactionStartTimestamp();
-	initStringInfo(&rule);
+	initStringInfo(&rule_detail);
 	initStringInfo(&applied);
 	initStringInfo(&skipped);
-	base = rule_points(&t, call->event_type, at, &rule);
+	base = rule_points(&rule, &rule_detail);
 	bonus = apply_challenges(&t, call->event_type, at, base, &applied, &skipped);
 	if (pg_add_s64_overflow(base, bonus, &points))
 		ereport(ERROR,
@@ -838,7 +836,7 @@ record_one(const char *program, const EventCall *call, EventResult *result)
 	initStringInfo(&details);
 	appendStringInfo(&details, "{\"rule\": %s, \"challenges\": %s,"
 					 " \"skipped_challenges\": %s, \"transfer_id\": ",
-					 rule.data, applied.data, skipped.data);
+					 rule_detail.data, applied.data, skipped.data);
 	if (transfer_id != 0)
 		appendStringInfo(&details, INT64_FORMAT "}", transfer_id);
 	else
@@ -852,7 +850,6 @@ record_one(const char *program, const EventCall *call, EventResult *result)
 								   result->details);
 	memcpy(result->balance_code, t.points_code, GIFQ_CURRENCY_LEN);
 }
-
 
 /* ----------------------------------------------------------------------
  * A batch
@@ -1034,46 +1031,24 @@ parse_batch(Jsonb *events, EventCall **calls)
 	return n;
 }
 
-static int
-tag_cmp(const void *a, const void *b)
-{
-	const LOCKTAG *x = a;
-	const LOCKTAG *y = b;
-
-	if (x->locktag_field2 != y->locktag_field2)
-		return x->locktag_field2 < y->locktag_field2 ? -1 : 1;
-	if (x->locktag_field3 != y->locktag_field3)
-		return x->locktag_field3 < y->locktag_field3 ? -1 : 1;
-	return 0;
-}
-
 /*
  * lock_batch
- *		Take the batch's locks in the global order: its keys (by lock tag),
- *		then its members in id order, then the limited challenges of its
- *		event types in id order.  Each event then finds its locks held.
+ *		Take the batch's locks in the global order: its members in id
+ *		order, then the limited challenges of its event types in id order.
+ *		Each event then finds its locks held.
  */
 static void
-lock_batch(const char *program, int64 program_id, const EventCall *calls, int n)
+lock_batch(int64 program_id, const EventCall *calls, int n)
 {
 	static const Oid argtypes[] = {INT8OID, TEXTARRAYOID};
-	LOCKTAG    *tags = palloc(n * sizeof(LOCKTAG));
 	Datum	   *members = palloc(n * sizeof(Datum));
 	Datum	   *types = palloc(n * sizeof(Datum));
 	Datum		values[2];
 
 	for (int i = 0; i < n; i++)
 	{
-		key_tag(program, calls[i].key, &tags[i]);
 		members[i] = CStringGetTextDatum(calls[i].member);
 		types[i] = CStringGetTextDatum(calls[i].event_type);
-	}
-	qsort(tags, n, sizeof(LOCKTAG), tag_cmp);
-	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (i == 0 || tag_cmp(&tags[i - 1], &tags[i]) != 0)
-			lock_key(&tags[i]);
 	}
 
 	values[0] = Int64GetDatum(program_id);
@@ -1180,7 +1155,7 @@ gifq_record_events(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	program_id = program_or_throw(program);
 	n = parse_batch(events, &calls);
-	lock_batch(program, program_id, calls, n);
+	lock_batch(program_id, calls, n);
 
 	/*
 	 * Each event runs in an SPI level of its own: SPI keeps every result
