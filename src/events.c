@@ -39,6 +39,7 @@
 #include "postgres.h"
 
 #include "gifq.h"
+#include "events.h"
 #include "ledger.h"
 #include "money.h"
 
@@ -67,29 +68,6 @@ static SPIPlanPtr plan_challenges;
 static SPIPlanPtr plan_take;
 static SPIPlanPtr plan_completion;
 static SPIPlanPtr plan_insert;
-static SPIPlanPtr plan_lock_members;
-static SPIPlanPtr plan_lock_challenges;
-
-/* One call: what the app sent. */
-typedef struct EventCall
-{
-	const char *member;			/* NULL: SQL NULL */
-	const char *event_type;
-	const char *key;
-	bool		occurred_given;
-	TimestampTz occurred_at;	/* when given */
-	Jsonb	   *attributes;		/* NULL: SQL NULL */
-} EventCall;
-
-/* What an event returns (a new one or the replayed first). */
-typedef struct EventResult
-{
-	int64		event_id;
-	int64		points;
-	int64		balance;		/* minor units of balance_code */
-	char		balance_code[GIFQ_CURRENCY_LEN];
-	Jsonb	   *details;
-} EventResult;
 
 /* The member's row and what the first statement reads with it. */
 typedef struct EventTarget
@@ -112,31 +90,18 @@ typedef struct EventTarget
 	EventResult first;
 } EventTarget;
 
-/* A running challenge of the event's type. */
-typedef struct Challenge
-{
-	int64		id;
-	char	   *name;
-	Numeric		multiplier;
-	bool		limited;		/* has max_completions */
-	bool		per_member;		/* has per_member_limit */
-	int32		per_member_limit;
-	int64		member_completions;
-} Challenge;
-
-
 /* ----------------------------------------------------------------------
  * Checking a call
  * ----------------------------------------------------------------------
  */
 
 /*
- * program_or_throw
+ * events_program_id
  *		Throw QG101 if the program does not exist (gifq.program_id says
  *		so); return its id otherwise.
  */
-static int64
-program_or_throw(const char *program)
+int64
+events_program_id(const char *program)
 {
 	static const Oid argtypes[] = {TEXTOID};
 	Datum		values[1];
@@ -176,17 +141,17 @@ event_type_is_valid(const char *s)
 }
 
 /*
- * check_call
+ * events_check_call
  *		Refuse a malformed call with QG115, as gifq_record_event documents.
  *		An unknown program is reported first (QG101), as the SQL version
  *		did, so the program is looked up before the refusal.
  */
-static void
-check_call(const char *program, const EventCall *call)
+void
+events_check_call(const char *program, const EventCall *call)
 {
 	if (call->event_type == NULL || !event_type_is_valid(call->event_type))
 	{
-		program_or_throw(program);
+		events_program_id(program);
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid event_type %s",
@@ -195,7 +160,7 @@ check_call(const char *program, const EventCall *call)
 	}
 	if (call->key == NULL || call->key[0] == '\0' || pg_mbstrlen(call->key) > 200)
 	{
-		program_or_throw(program);
+		events_program_id(program);
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid idempotency key %s",
@@ -206,7 +171,7 @@ check_call(const char *program, const EventCall *call)
 		(TIMESTAMP_NOT_FINITE(call->occurred_at) ||
 		 call->occurred_at > GetCurrentTimestamp() + 5 * USECS_PER_MINUTE))
 	{
-		program_or_throw(program);
+		events_program_id(program);
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid occurred_at %s",
@@ -217,7 +182,7 @@ check_call(const char *program, const EventCall *call)
 	if (call->attributes == NULL || !JB_ROOT_IS_OBJECT(call->attributes) ||
 		JB_ROOT_IS_SCALAR(call->attributes))
 	{
-		program_or_throw(program);
+		events_program_id(program);
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_INVALID_PARAMETER),
 				 errmsg("invalid attributes %s",
@@ -273,7 +238,7 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 			   values, nulls, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
-		program_or_throw(program);
+		events_program_id(program);
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_MEMBER),
 				 errmsg("unknown member \"%s\" in program \"%s\"",
@@ -298,38 +263,41 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 }
 
 /*
- * replay
- *		The call repeats the event that holds its key: return that event as
- *		it was, or throw QG109 naming the first field that differs.
+ * events_check_repeat
+ *		A call meets the event that holds its key: throw QG109 naming the
+ *		first field that differs (member, event_type, occurred_at when both
+ *		gave one, attributes); return if the call repeats it.
  */
-static void
-replay(const EventCall *call, const EventTarget *t, EventResult *result)
+void
+events_check_repeat(const EventCall *call, int64 member_id, int64 first_member_id,
+					const char *first_event_type, bool first_occurred_given,
+					TimestampTz first_occurred_at, Jsonb *first_attributes)
 {
 	const char *field = NULL;
 	char	   *detail = "";
 
-	if (t->first_member_id != t->member_id)
+	if (first_member_id != member_id)
 	{
 		field = "member";
 		detail = psprintf(": another member the first time, \"%s\" now", call->member);
 	}
-	else if (strcmp(t->first_event_type, call->event_type) != 0)
+	else if (strcmp(first_event_type, call->event_type) != 0)
 	{
 		field = "event_type";
-		detail = psprintf(": %s the first time, %s now", t->first_event_type,
+		detail = psprintf(": %s the first time, %s now", first_event_type,
 						  call->event_type);
 	}
-	else if (t->first_occurred_given && call->occurred_given &&
-			 t->first_occurred_at != call->occurred_at)
+	else if (first_occurred_given && call->occurred_given &&
+			 first_occurred_at != call->occurred_at)
 	{
 		field = "occurred_at";
 		detail = psprintf(": %s the first time, %s now",
 						  DatumGetCString(DirectFunctionCall1(timestamptz_out,
-															  TimestampTzGetDatum(t->first_occurred_at))),
+															  TimestampTzGetDatum(first_occurred_at))),
 						  DatumGetCString(DirectFunctionCall1(timestamptz_out,
 															  TimestampTzGetDatum(call->occurred_at))));
 	}
-	else if (compareJsonbContainers(&t->first_attributes->root,
+	else if (compareJsonbContainers(&first_attributes->root,
 									&call->attributes->root) != 0)
 		field = "attributes";
 	if (field != NULL)
@@ -338,10 +306,22 @@ replay(const EventCall *call, const EventTarget *t, EventResult *result)
 				 errmsg("idempotency key \"%s\" was used for another event", call->key),
 				 errdetail("Field \"%s\" differs%s.", field, detail),
 				 errhint("Repeat a request with exactly the same arguments, or use a new key for a new event.")));
+}
+
+/*
+ * replay
+ *		The call repeats the event that holds its key: return that event as
+ *		it was, or throw QG109.
+ */
+static void
+replay(const EventCall *call, const EventTarget *t, EventResult *result)
+{
+	events_check_repeat(call, t->member_id, t->first_member_id, t->first_event_type,
+						t->first_occurred_given, t->first_occurred_at,
+						t->first_attributes);
 	*result = t->first;
 	memcpy(result->balance_code, t->points_code, GIFQ_CURRENCY_LEN);
 }
-
 
 /* ----------------------------------------------------------------------
  * Points: the rule and the challenges
@@ -546,12 +526,12 @@ take_completion(int64 challenge_id)
 }
 
 /*
- * challenge_bonus
+ * events_challenge_bonus
  *		round(base * (multiplier - 1)): halves away from zero, as numeric's
  *		round() does.
  */
-static int64
-challenge_bonus(int64 base, Numeric multiplier)
+int64
+events_challenge_bonus(int64 base, Numeric multiplier)
 {
 	Datum		m = DirectFunctionCall2(numeric_sub, NumericGetDatum(multiplier),
 										DirectFunctionCall1(int8_numeric, Int64GetDatum(1)));
@@ -584,12 +564,12 @@ record_completion(int64 challenge_id, int64 member_id, int64 event_id, int64 bon
 }
 
 /*
- * append_challenge
+ * events_append_challenge
  *		One challenge's entry in "challenges" (reason NULL, with its
  *		multiplier and bonus) or in "skipped_challenges" (with the reason).
  */
-static void
-append_challenge(StringInfo list, const Challenge *c, const char *reason, int64 bonus)
+void
+events_append_challenge(StringInfo list, const Challenge *c, const char *reason, int64 bonus)
 {
 	if (list->len > 1)
 		appendStringInfoString(list, ", ");
@@ -629,26 +609,26 @@ apply_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
 		CHECK_FOR_INTERRUPTS();
 		if (base == 0)
 		{
-			append_challenge(skipped, &c[i], "no_base_points", 0);
+			events_append_challenge(skipped, &c[i], "no_base_points", 0);
 			continue;
 		}
 		if (c[i].per_member && c[i].member_completions >= c[i].per_member_limit)
 		{
-			append_challenge(skipped, &c[i], "per_member_limit", 0);
+			events_append_challenge(skipped, &c[i], "per_member_limit", 0);
 			continue;
 		}
 		if (c[i].limited && !take_completion(c[i].id))
 		{
-			append_challenge(skipped, &c[i], "max_completions", 0);
+			events_append_challenge(skipped, &c[i], "max_completions", 0);
 			continue;
 		}
-		b = challenge_bonus(base, c[i].multiplier);
+		b = events_challenge_bonus(base, c[i].multiplier);
 		record_completion(c[i].id, t->member_id, t->new_id, b);
 		if (pg_add_s64_overflow(bonus, b, &bonus))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("event points out of range")));
-		append_challenge(applied, &c[i], NULL, b);
+		events_append_challenge(applied, &c[i], NULL, b);
 	}
 	appendStringInfoChar(applied, ']');
 	appendStringInfoChar(skipped, ']');
@@ -693,7 +673,7 @@ post_points(const EventTarget *t, const char *event_type, int64 points)
 }
 
 /*
- * report_key_conflict
+ * events_report_key_conflict
  *		Called while an error is thrown out of an event's insert: turn a
  *		violation of the events' unique (program, key) into what a call
  *		that had seen the other event would report, and let anything else
@@ -707,8 +687,8 @@ post_points(const EventTarget *t, const char *event_type, int64 points)
  * read or serializable the snapshot may predate any twin: 40001, and the
  * retry replays it or reports the conflict.
  */
-static void
-report_key_conflict(const char *key, const char *member, MemoryContext cxt)
+void
+events_report_key_conflict(const char *key, const char *member, MemoryContext cxt)
 {
 	ErrorData  *edata;
 
@@ -782,7 +762,7 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 	}
 	PG_CATCH();
 	{
-		report_key_conflict(call->key, call->member, cxt);
+		events_report_key_conflict(call->key, call->member, cxt);
 	}
 	PG_END_TRY();
 	balance = DatumGetInt64(ledger_datum(1));
@@ -791,13 +771,13 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 }
 
 /*
- * record_one
+ * events_record_one
  *		Record one event (or replay the one holding its key), inside SPI.
  *		The call has been checked; *result is filled in the current memory
  *		context.
  */
-static void
-record_one(const char *program, const EventCall *call, EventResult *result)
+void
+events_record_one(const char *program, const EventCall *call, EventResult *result)
 {
 	EventTarget t;
 	RuleResult	rule;
@@ -1031,47 +1011,6 @@ parse_batch(Jsonb *events, EventCall **calls)
 	return n;
 }
 
-/*
- * lock_batch
- *		Take the batch's locks in the global order: its members in id
- *		order, then the limited challenges of its event types in id order.
- *		Each event then finds its locks held.
- */
-static void
-lock_batch(int64 program_id, const EventCall *calls, int n)
-{
-	static const Oid argtypes[] = {INT8OID, TEXTARRAYOID};
-	Datum	   *members = palloc(n * sizeof(Datum));
-	Datum	   *types = palloc(n * sizeof(Datum));
-	Datum		values[2];
-
-	for (int i = 0; i < n; i++)
-	{
-		members[i] = CStringGetTextDatum(calls[i].member);
-		types[i] = CStringGetTextDatum(calls[i].event_type);
-	}
-
-	values[0] = Int64GetDatum(program_id);
-	values[1] = PointerGetDatum(construct_array(members, n, TEXTOID, -1, false, TYPALIGN_INT));
-	ledger_run(ledger_plan_generic(&plan_lock_members,
-								   "SELECT 1 FROM gifq.members m"
-								   " WHERE m.program_id = $1 AND m.external_id = ANY ($2)"
-								   " ORDER BY m.id FOR NO KEY UPDATE",
-								   2, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	SPI_freetuptable(SPI_tuptable);
-	values[1] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
-	ledger_run(ledger_plan_generic(&plan_lock_challenges,
-								   "SELECT 1 FROM gifq.challenges c"
-								   " WHERE c.program_id = $1 AND c.max_completions IS NOT NULL"
-								   " AND c.event_type = ANY ($2)"
-								   " ORDER BY c.id FOR NO KEY UPDATE",
-								   2, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	SPI_freetuptable(SPI_tuptable);
-}
-
-
 /* ----------------------------------------------------------------------
  * SQL-callable functions
  * ----------------------------------------------------------------------
@@ -1115,9 +1054,9 @@ gifq_record_event(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (program == NULL)
-		program_or_throw(NULL);
-	check_call(program, &call);
-	record_one(program, &call, &r);
+		events_program_id(NULL);
+	events_check_call(program, &call);
+	events_record_one(program, &call, &r);
 
 	values[0] = Int64GetDatum(r.event_id);
 	values[1] = Int64GetDatum(r.points);
@@ -1147,44 +1086,49 @@ gifq_record_events(PG_FUNCTION_ARGS)
 	EventCall  *calls;
 	int64		program_id;
 	int			n;
-	MemoryContext each;
-	MemoryContext outer;
+	EventResult *results;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	program_id = program_or_throw(program);
+	program_id = events_program_id(program);
 	n = parse_batch(events, &calls);
-	lock_batch(program_id, calls, n);
+	results = palloc0(n * sizeof(EventResult));
+	if (!events_record_batch(program, program_id, calls, n, results))
+	{
+		/*
+		 * Event by event (the batch has locked its members and challenges).
+		 * Each event runs in an SPI level of its own: SPI keeps every
+		 * result of a level until it ends.
+		 */
+		MemoryContext outer = CurrentMemoryContext;
 
-	/*
-	 * Each event runs in an SPI level of its own: SPI keeps every result
-	 * of a level until it ends (a context per statement), which for a
-	 * batch grew to megabytes of fresh memory, a page fault at a time.
-	 */
-	outer = CurrentMemoryContext;
-	each = AllocSetContextCreate(outer, "gifq event", ALLOCSET_DEFAULT_SIZES);
+		for (int i = 0; i < n; i++)
+		{
+			MemoryContext inner;
+
+			CHECK_FOR_INTERRUPTS();
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			events_check_call(program, &calls[i]);
+			events_record_one(program, &calls[i], &results[i]);
+			inner = MemoryContextSwitchTo(outer);
+			results[i].details = DatumGetJsonbPCopy(JsonbPGetDatum(results[i].details));
+			MemoryContextSwitchTo(inner);
+			SPI_finish();
+		}
+	}
 	for (int i = 0; i < n; i++)
 	{
-		EventResult r;
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextSwitchTo(each);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		check_call(program, &calls[i]);
-		record_one(program, &calls[i], &r);
 		values[0] = CStringGetTextDatum(calls[i].key);
-		values[1] = Int64GetDatum(r.event_id);
-		values[2] = Int64GetDatum(r.points);
-		values[3] = GifqMoneyPGetDatum(money_make(r.balance, r.balance_code));
-		values[4] = JsonbPGetDatum(r.details);
+		values[1] = Int64GetDatum(results[i].event_id);
+		values[2] = Int64GetDatum(results[i].points);
+		values[3] = GifqMoneyPGetDatum(money_make(results[i].balance, results[i].balance_code));
+		values[4] = JsonbPGetDatum(results[i].details);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		SPI_finish();
-		MemoryContextSwitchTo(outer);
-		MemoryContextReset(each);
 	}
 	SPI_finish();
 	return (Datum) 0;
