@@ -78,7 +78,8 @@ typedef struct EventTarget
 	char		points_code[GIFQ_CURRENCY_LEN];
 	LedgerAccount points_account;
 	LedgerAccount issuance_account;
-	int64		new_id;			/* drawn only when the key is new */
+	int64		new_id;			/* drawn for the event (unused by a replay) */
+	EventThresholds thresholds;
 
 	/* the event that holds the key, if any */
 	bool		found;
@@ -210,14 +211,16 @@ events_check_call(const char *program, const EventCall *call)
 	" JOIN gifq.programs p ON p.id = m.program_id" \
 	" WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)" \
 	" SELECT m.id, p.id, p.timezone, p.points_code," \
-	"  pg_catalog.nextval('gifq.events_id_seq'), pa.*, ia.*" \
+	"  pg_catalog.nextval('gifq.events_id_seq')," \
+	"  ARRAY(SELECT t.points FROM gifq.thresholds t WHERE t.program_id = p.id)," \
+	"  pa.*, ia.*" \
 	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
 	"  AND a.currency = p.points_code) ia ON true"
-#define EVENT_READ_ACCOUNTS 6
+#define EVENT_READ_ACCOUNTS 7
 
 /*
  * read_target
@@ -250,6 +253,7 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 	t->timezone = TextDatumGetCString(ledger_datum(3));
 	currency_from_text(DatumGetTextPP(ledger_datum(4)), t->points_code);
 	t->new_id = DatumGetInt64(ledger_datum(5));
+	events_read_thresholds(ledger_datum(6), &t->thresholds);
 	ledger_read_account(EVENT_READ_ACCOUNTS, t->program_id, t->points_code,
 						&t->points_account);
 	ledger_read_account(EVENT_READ_ACCOUNTS + LEDGER_ACCOUNT_NCOLUMNS,
@@ -642,6 +646,91 @@ apply_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
  */
 
 /*
+ * events_read_thresholds
+ *		A program's threshold points from an int8[] datum.
+ */
+void
+events_read_thresholds(Datum array, EventThresholds *t)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+
+	deconstruct_array(DatumGetArrayTypeP(array), INT8OID, sizeof(int64),
+					  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &t->n);
+	t->points = palloc(Max(t->n, 1) * sizeof(int64));
+	for (int i = 0; i < t->n; i++)
+		t->points[i] = DatumGetInt64(elems[i]);
+}
+
+/*
+ * threshold_between
+ *		The ledger's threshold filter: whether one of the program's
+ *		thresholds lies in (before, after].
+ */
+static bool
+threshold_between(const LedgerAccount *account, int64 before, int64 after, void *arg)
+{
+	const EventThresholds *t = arg;
+
+	for (int i = 0; i < t->n; i++)
+		if (before < t->points[i] && t->points[i] <= after)
+			return true;
+	return false;
+}
+
+/*
+ * events_post
+ *		ledger_transfer_set with the program's thresholds known (read in
+ *		this transaction after the member's lock), so the ledger asks
+ *		gifq.thresholds_crossed only when a gain crosses one.
+ */
+void
+events_post(const TransferRequest *reqs, int n, const LedgerAccount *loaded,
+			int64 *ids, EventThresholds *t)
+{
+	ledger_threshold_filter = threshold_between;
+	ledger_threshold_filter_arg = t;
+	PG_TRY();
+	{
+		ledger_transfer_set(reqs, n, loaded, ids);
+	}
+	PG_FINALLY();
+	{
+		ledger_threshold_filter = NULL;
+		ledger_threshold_filter_arg = NULL;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * events_apply
+ *		ledger_apply, with the same threshold filter as events_post; throws
+ *		if the slot refuses the change.
+ */
+void
+events_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
+			 int64 transfer_id, EventThresholds *t)
+{
+	volatile int applied;
+
+	ledger_threshold_filter = threshold_between;
+	ledger_threshold_filter_arg = t;
+	PG_TRY();
+	{
+		applied = ledger_apply(account, slot, delta, transfer_id);
+	}
+	PG_FINALLY();
+	{
+		ledger_threshold_filter = NULL;
+		ledger_threshold_filter_arg = NULL;
+	}
+	PG_END_TRY();
+	if (applied != 1)
+		elog(ERROR, "balance slot %d of account %lld refused a change that takes no room",
+			 slot, (long long) account->id);
+}
+
+/*
  * post_points
  *		One posted transfer of the event's points from the program's
  *		issuance account to the member's points account (metadata
@@ -668,7 +757,7 @@ post_points(const EventTarget *t, const char *event_type, int64 points)
 	req.metadata = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(meta.data)));
 	loaded[0] = t->issuance_account;
 	loaded[1] = t->points_account;
-	ledger_transfer_set(&req, 1, loaded, &id);
+	events_post(&req, 1, loaded, &id, (EventThresholds *) &t->thresholds);
 	return id;
 }
 

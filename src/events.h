@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "ledger.h"
 #include "money.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -58,7 +59,19 @@ typedef struct Challenge
 	int64		taken;			/* completions the batch took */
 } Challenge;
 
+/* A program's thresholds (gifq.thresholds.points), for the ledger's filter. */
+typedef struct EventThresholds
+{
+	int			n;
+	int64	   *points;
+} EventThresholds;
+
 /* events.c */
+extern void events_read_thresholds(Datum array, EventThresholds *t);
+extern void events_post(const TransferRequest *reqs, int n, const LedgerAccount *loaded,
+						int64 *ids, EventThresholds *t);
+extern void events_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
+						 int64 transfer_id, EventThresholds *t);
 extern int64 events_program_id(const char *program);
 extern void events_check_call(const char *program, const EventCall *call);
 extern void events_check_repeat(const EventCall *call, int64 member_id,

@@ -161,6 +161,7 @@ typedef struct Batch
 	char	   *timezone;
 	char		points_code[GIFQ_CURRENCY_LEN];
 	LedgerAccount issuance;
+	EventThresholds thresholds;
 
 	const EventCall *calls;
 	int			n;
@@ -367,7 +368,9 @@ read_program(Batch *b)
 
 	values[0] = Int64GetDatum(b->program_id);
 	ledger_run(ledger_plan(&plan_program,
-						   "SELECT p.timezone, p.points_code, ia.*"
+						   "SELECT p.timezone, p.points_code,"
+						   " ARRAY(SELECT t.points FROM gifq.thresholds t WHERE t.program_id = p.id),"
+						   " ia.*"
 						   " FROM gifq.programs p"
 						   " LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS
 						   "  FROM gifq.accounts a WHERE a.program_id = p.id"
@@ -378,7 +381,8 @@ read_program(Batch *b)
 			   values, NULL, SPI_OK_SELECT);
 	b->timezone = TextDatumGetCString(ledger_datum(1));
 	currency_from_text(DatumGetTextPP(ledger_datum(2)), b->points_code);
-	ledger_read_account(3, b->program_id, b->points_code, &b->issuance);
+	events_read_thresholds(ledger_datum(3), &b->thresholds);
+	ledger_read_account(4, b->program_id, b->points_code, &b->issuance);
 	SPI_freetuptable(SPI_tuptable);
 	if (b->issuance.id == 0)
 		elog(ERROR, "program \"%s\" has no issuance account", b->program);
@@ -1062,10 +1066,8 @@ apply_balances(Batch *b)
 	for (int i = 0; i < nsides; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (ledger_apply(sides[i].account, sides[i].slot, &sides[i].delta,
-						 sides[i].transfer_id) != 1)
-			elog(ERROR, "balance slot %d of account %lld refused a change that takes no room",
-				 sides[i].slot, (long long) sides[i].account->id);
+		events_apply(sides[i].account, sides[i].slot, &sides[i].delta,
+					 sides[i].transfer_id, &b->thresholds);
 	}
 	for (int i = 0; i < nsides; i++)
 		ledger_after_change(sides[i].account);

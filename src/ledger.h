@@ -84,6 +84,19 @@ typedef struct TransferRequest
 	void	   *refused_arg;	/* for the callback */
 } TransferRequest;
 
+/*
+ * A caller that knows which thresholds the accounts it is about to change
+ * have (events.c reads the program's with the member) may set this while
+ * it changes them: ledger_apply then calls gifq.thresholds_crossed, a
+ * PL/pgSQL function that costs more than the rest of a balance change,
+ * only when the filter says a threshold lies in (before, after].  NULL,
+ * the default: always call it.
+ */
+typedef bool (*LedgerThresholdFilter) (const LedgerAccount *account,
+									   int64 before, int64 after, void *arg);
+extern LedgerThresholdFilter ledger_threshold_filter;
+extern void *ledger_threshold_filter_arg;
+
 /* ledger.c */
 extern void ledger_read_account(int n, int64 program_id, const char *currency,
 								LedgerAccount *account);
