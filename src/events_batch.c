@@ -25,8 +25,9 @@
  * Each event's balance is the member's available points after it: the
  * balance read after the batch's credits, less what their later events of
  * the batch earned.  A member with several events of the batch gets one
- * balance change for all of them, so a threshold they cross is recorded
- * with their balance after the batch.
+ * balance change for all of them, unless the program has thresholds: then
+ * one per event, so that a threshold is recorded at the event that
+ * crossed it.
  *
  * A batch whose accounts carry a limit that a posting could break (an
  * issuance account with debits_must_not_exceed_credits) is left to the
@@ -1006,6 +1007,7 @@ typedef struct BatchSide
 {
 	const LedgerAccount *account;
 	int			slot;
+	int			seq;			/* the batch's order, within one slot */
 	SlotDelta	delta;
 	int64		transfer_id;	/* 0 when it sums several transfers */
 } BatchSide;
@@ -1018,42 +1020,53 @@ side_cmp(const void *a, const void *b)
 
 	if (x->account->id != y->account->id)
 		return x->account->id < y->account->id ? -1 : 1;
-	return x->slot - y->slot;
+	if (x->slot != y->slot)
+		return x->slot - y->slot;
+	return x->seq - y->seq;
 }
 
 /*
  * apply_balances
- *		The batch's balance changes: the issuance account's slot of this
- *		backend debited with the batch's points, each member's slot
- *		credited with theirs, in the ledger's global (account, slot) order.
- *		An entry that sums several transfers names none.
+ *		The batch's balance changes, in the ledger's global (account, slot)
+ *		order: the issuance account's slot of this backend debited once
+ *		with the batch's points, and each member's slot credited once with
+ *		theirs; an entry that sums several transfers names none.  A member
+ *		with several transfers in a program with thresholds is credited
+ *		transfer by transfer instead, in the batch's order, so that a
+ *		threshold is recorded at the balance of the event that crossed it,
+ *		as single calls would record it.
  */
 static void
 apply_balances(Batch *b)
 {
-	BatchSide  *sides = palloc0((b->nmembers + 1) * sizeof(BatchSide));
+	BatchSide  *sides = palloc0((b->n + 1) * sizeof(BatchSide));
 	int			nsides = 0;
 	int64		total = 0;
 	int			transfers = 0;
 	int64		last = 0;
 
-	for (int i = 0; i < b->nmembers; i++)
+	for (int i = 0; i < b->n; i++)
 	{
-		BatchMember *m = &b->members[i];
+		BatchEvent *e = &b->events[i];
+		BatchMember *m = e->member;
+		bool		split = b->thresholds.n > 0 && m != NULL && m->transfers > 1;
 
-		if (m->gained <= 0)
+		if (e->first != i || e->before != NULL || e->transfer_id == 0)
 			continue;
-		sides[nsides].account = &m->account;
-		sides[nsides].slot = MyProcPid % m->account.slots;
-		sides[nsides].delta.credits_posted = m->gained;
-		sides[nsides].transfer_id = m->transfers == 1 ? m->transfer_id : 0;
-		nsides++;
-		if (pg_add_s64_overflow(total, m->gained, &total))
+		if (pg_add_s64_overflow(total, e->points, &total))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("event points out of range")));
-		transfers += m->transfers;
-		last = m->transfer_id;
+		transfers++;
+		last = e->transfer_id;
+		if (!split && m->transfer_id != e->transfer_id)
+			continue;			/* the member's last transfer carries their sum */
+		sides[nsides].account = &m->account;
+		sides[nsides].slot = MyProcPid % m->account.slots;
+		sides[nsides].seq = i;
+		sides[nsides].delta.credits_posted = split ? e->points : m->gained;
+		sides[nsides].transfer_id = split || m->transfers == 1 ? e->transfer_id : 0;
+		nsides++;
 	}
 	if (nsides == 0)
 		return;
@@ -1070,7 +1083,8 @@ apply_balances(Batch *b)
 					 sides[i].transfer_id, &b->thresholds);
 	}
 	for (int i = 0; i < nsides; i++)
-		ledger_after_change(sides[i].account);
+		if (i == 0 || sides[i].account != sides[i - 1].account)
+			ledger_after_change(sides[i].account);
 }
 
 /*
