@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(232);
+SELECT plan(234);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -699,6 +699,25 @@ SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-one', '[
 	'QG102 unknown member "gina" in program "tap-one" ()',
 	'batch: a member of another program is QG102, and the batch is refused');
 SELECT is(pg_temp.ev_state(), :'before', 'batch: refused batches changed nothing');
+
+-- a batch whose issuance account may not be overdrawn goes event by event
+-- (the ledger then tops a slot up from its siblings), with the results
+-- and refusals of single calls
+SELECT gifq_create_program('tap-lim', 'USD', 'PTS', 100, 'UTC');
+SELECT gifq_upsert_member('tap-lim', 'lou');
+SELECT gifq_set_rule('tap-lim', 'deal', 10);
+SELECT gifq_set_rule('tap-lim', 'visit', 0);
+UPDATE gifq.accounts SET debits_must_not_exceed_credits = true
+WHERE program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-lim') AND code = 'issuance';
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-lim',
+	'[{"member": "lou", "event_type": "deal", "idempotency_key": "d1"}]')$$),
+	pg_temp.err($$SELECT * FROM gifq_record_event('tap-lim', 'lou', 'deal', 'd1')$$),
+	'batch: a limited issuance account refuses a batch as it refuses a single call');
+SELECT results_eq($$SELECT idempotency_key, points_awarded, balance::text
+	FROM gifq_record_events('tap-lim', '[{"member": "lou", "event_type": "visit", "idempotency_key": "v1"},
+		{"member": "lou", "event_type": "visit", "idempotency_key": "v1"}]')$$,
+	$$VALUES ('v1', 0::bigint, '0 PTS'), ('v1', 0::bigint, '0 PTS')$$,
+	'batch: event by event, a batch still records and replays');
 
 ------------------------------------------------------------------------
 -- streaks (the trigger gifq.streak_event and gifq_streak)
