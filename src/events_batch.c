@@ -19,8 +19,10 @@
  *	4. write: one multi-row insert of the transfers, the balance changes
  *	   (one per balance slot: the issuance slot is debited once for the
  *	   batch, each member credited once), the challenges' counters, one
- *	   insert of the completions and one of the events (whose row and
- *	   statement triggers fire as for any insert).
+ *	   insert of the completions and one of the events (statement
+ *	   triggers fire as for any insert; the streak trigger leaves the rows
+ *	   to streaks_record_batch, which keeps the streaks in a few
+ *	   statements, with the trigger's results).
  *
  * Each event's balance is the member's available points after it: the
  * balance read after the batch's credits, less what their later events of
@@ -46,6 +48,7 @@
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
+#include "streaks.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -1266,6 +1269,8 @@ insert_events(Batch *b, const int64 *ids, Jsonb **details)
 														   1, dims, lbs, elemtypes[c],
 														   typlen, typbyval, typalign));
 	}
+	/* the batch keeps its streaks itself, below, rather than per row */
+	streaks_defer(true);
 	PG_TRY();
 	{
 		ledger_run(ledger_plan_generic(&plan_events,
@@ -1282,9 +1287,31 @@ insert_events(Batch *b, const int64 *ids, Jsonb **details)
 	}
 	PG_CATCH();
 	{
+		streaks_defer(false);
 		batch_key_conflict(b, cxt);
 	}
 	PG_END_TRY();
+	streaks_defer(false);
+
+	{
+		int64	   *members = palloc(m * sizeof(int64));
+		char	  **types = palloc(m * sizeof(char *));
+		TimestampTz *ats = palloc(m * sizeof(TimestampTz));
+
+		m = 0;
+		for (int i = 0; i < b->n; i++)
+		{
+			BatchEvent *e = &b->events[i];
+
+			if (e->first != i || e->before != NULL)
+				continue;
+			members[m] = e->member->id;
+			types[m] = (char *) b->calls[i].event_type;
+			ats[m] = e->at;
+			m++;
+		}
+		streaks_record_batch(b->program_id, m, members, types, ats);
+	}
 }
 
 /*

@@ -564,6 +564,7 @@ BEGIN
 			'2026-01-01 00:00+01', '2026-01-08 00:00+01', 3);
 		PERFORM gifq_define_threshold(p, 40, 'unlock');
 		PERFORM gifq_define_streak(p, 'daily-deals', 'deal', 'day', 0);
+		PERFORM gifq_define_streak(p, 'deals-grace', 'deal', 'day', 1);
 	END LOOP;
 	-- cid is blocked (still earns) and starts with 30 points
 	PERFORM gifq_block_member(q, 'cid') FROM unnest(ARRAY['tap-one', 'tap-set']) q;
@@ -632,9 +633,14 @@ CREATE FUNCTION pg_temp.kept(p text) RETURNS text LANGUAGE sql AS $$
 			JOIN gifq.members m ON m.id = cc.member_id WHERE c.program_id = x.id),
 		(SELECT string_agg(format('%s=%s', c.name, c.completions), ' ' ORDER BY c.id)
 			FROM gifq.challenges c WHERE c.program_id = x.id),
-		(SELECT string_agg(format('%s:%s/%s/%s', m, s.current_streak, s.longest_streak,
-			s.last_qualifying_event), ' ' ORDER BY m)
-			FROM unnest(ARRAY['ann', 'bea', 'cid']) m, gifq_streak(p, m, 'daily-deals') s),
+		(SELECT string_agg(format('%s:%s:%s/%s/%s/%s', m.external_id, s.streak_type, s.current_streak,
+			s.longest_streak, s.last_period_no, s.last_qualifying_event), ' '
+			ORDER BY m.external_id, s.streak_type)
+			FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id WHERE s.program_id = x.id)
+		|| '; periods ' || (SELECT string_agg(format('%s:%s:%s/%s', m.external_id, sp.streak_type,
+			sp.period_no, sp.first_at), ' ' ORDER BY m.external_id, sp.streak_type, sp.period_no)
+			FROM gifq.streak_periods sp JOIN gifq.members m ON m.id = sp.member_id
+			WHERE m.program_id = x.id),
 		(SELECT string_agg(format('%s=%s', m.external_id, h.balance), ' ' ORDER BY m.external_id)
 			FROM gifq.threshold_hits h JOIN gifq.members m ON m.id = h.member_id
 			WHERE h.program_id = x.id),
@@ -644,12 +650,31 @@ CREATE FUNCTION pg_temp.kept(p text) RETURNS text LANGUAGE sql AS $$
 			FROM gifq.transfers t WHERE t.program_id = x.id AND t.metadata ? 'event_id'))
 	FROM gifq.programs x WHERE x.code = p
 $$;
+-- a second batch extends, restarts and fills the gaps of those streaks
+DO $$
+DECLARE
+	e record;
+	second jsonb := '[
+	{"member": "cid", "event_type": "deal", "idempotency_key": "s1", "occurred_at": "2026-01-09T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s2", "occurred_at": "2026-01-07T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "s3", "occurred_at": "2026-01-04T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s4", "occurred_at": "2026-01-07T12:00:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "s5", "occurred_at": "2026-01-12T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s6", "occurred_at": "2026-01-06T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "s7", "occurred_at": "2026-01-05T09:00:00Z"}]';
+BEGIN
+	FOR e IN SELECT x.ev FROM jsonb_array_elements(second) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
+		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
+			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
+	END LOOP;
+	PERFORM gifq_record_events('tap-set', second);
+END $$;
 SELECT is(pg_temp.kept('tap-set'), pg_temp.kept('tap-one'),
-	'batch: the same events, completions, counters, streaks, threshold hits, balances and transfers');
+	'batch: the same events, completions, counters, streaks and periods, threshold hits, balances and transfers');
 SELECT is((SELECT count(*) FROM gifq.transfers t JOIN gifq.events e ON e.transfer_id = t.id
 	WHERE e.program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-set')
 		AND t.metadata = jsonb_build_object('event_id', e.id, 'event_type', e.event_type)
-		AND t.amount = e.points), 10::bigint,
+		AND t.amount = e.points), 17::bigint,
 	'batch: one transfer per event with points, with the event''s metadata');
 SELECT is((SELECT count(*) FROM gifq.events e
 	WHERE e.program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-set')
