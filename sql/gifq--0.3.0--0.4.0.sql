@@ -396,13 +396,15 @@ BEGIN
 			ELSE 'Correct a transfer with a new transfer; resolve a hold with gifq_post or gifq_void.' END);
 END $$;
 
--- gifq_record_event and gifq_record_events are C (src/events.c): each
--- statement is a plan prepared once per backend, and a key's concurrent
--- twin waits on a transaction-level advisory lock on (program, key)
--- instead of meeting the unique index in an exception block, which cost a
--- subtransaction per event (and overflowed the PGPROC cache in a batch).
--- Rules and challenges are read by every call, so a change committed by
--- another session applies to the next event.
+-- gifq_record_event and gifq_record_events are C (src/events.c,
+-- src/events_batch.c): each statement is a plan prepared once per backend.
+-- The member is locked before the key is looked up, so a same-member twin
+-- waits and replays; another member's twin meets the key's unique index,
+-- whose violation is reported as QG109 (40001 under repeatable read)
+-- without the exception block that cost a subtransaction per event (and
+-- overflowed the PGPROC cache in a batch).  Rules and challenges are read
+-- by every call, so a change committed by another session applies to the
+-- next event.
 CREATE FUNCTION @extschema@.gifq_record_event(program text, member text,
 	event_type text, idempotency_key text, occurred_at timestamptz DEFAULT NULL,
 	attributes jsonb DEFAULT '{}')
@@ -413,11 +415,12 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb) IS 'record a member''s event: points by the rule and running challenges, posted to their points account; idempotent by key';
 
 -- The batch is checked whole first (QG118 names the element); then its
--- keys, its members in id order and the limited challenges of its event
--- types in id order are locked (the order a single event takes them in:
--- key, member, challenges, then the ledger), so concurrent batches and
--- single calls never wait on each other in a cycle; then each event is
--- recorded in the batch's order exactly as gifq_record_event would.
+-- members in id order and the limited challenges of its event types in id
+-- order are locked (the order a single event takes them in: member,
+-- challenges, then the ledger), so concurrent batches and single calls
+-- never wait on each other in a cycle; then every element is worked out
+-- in the batch's order exactly as gifq_record_event would take it, and
+-- written set-wise (docs/gamification.md, "Many events at once").
 CREATE FUNCTION @extschema@.gifq_record_events(program text, events jsonb)
 RETURNS TABLE(idempotency_key text, event_id bigint, points_awarded bigint,
 	balance @extschema@.gifq_money, details jsonb)

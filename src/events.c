@@ -3,15 +3,16 @@
  *	  gifq_record_event and gifq_record_events: a member's events become
  *	  points by the program's rules and running challenges.
  *
- * One event, in its caller's transaction: check the call, take the key's
- * lock, lock the member and read everything the event needs in one
- * statement (program, accounts, an earlier event with the key), then the
- * rule with the member's rewarded events of the day, the running
- * challenges, post the points with ledger_transfer_set and insert the
+ * One event, in its caller's transaction: check the call; lock the member
+ * and read the program, both accounts of the transfer and the program's
+ * thresholds in one statement; then the event holding the key with the
+ * rule and the member's rewarded events of the day; the running
+ * challenges; post the points with ledger_transfer_set and insert the
  * event (its streak trigger and any statement trigger fire as for any
  * INSERT).  Every statement is a plan prepared once per backend; rules and
  * challenges are read by each call, so a change another session commits
- * is seen by the next event.
+ * is seen by the next event.  A batch (gifq_record_events) is parsed and
+ * checked here and worked out set-wise in events_batch.c.
  *
  * Idempotency without a subtransaction.  The member's row is locked by
  * the first statement and the key looked up by the next, so under read
