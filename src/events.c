@@ -57,6 +57,7 @@
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -65,9 +66,7 @@
 static SPIPlanPtr plan_program;
 static SPIPlanPtr plan_read;
 static SPIPlanPtr plan_rule;
-static SPIPlanPtr plan_challenges;
 static SPIPlanPtr plan_take;
-static SPIPlanPtr plan_completion;
 static SPIPlanPtr plan_insert;
 
 /* The member's row and what the first statement reads with it. */
@@ -81,6 +80,11 @@ typedef struct EventTarget
 	LedgerAccount issuance_account;
 	int64		new_id;			/* drawn for the event (unused by a replay) */
 	EventThresholds thresholds;
+
+	/* the challenges the event completes, inserted with it */
+	int			ncompleted;
+	Datum	   *completed;		/* challenge ids */
+	Datum	   *bonuses;
 
 	/* the event that holds the key, if any */
 	bool		found;
@@ -336,9 +340,11 @@ replay(const EventCall *call, const EventTarget *t, EventResult *result)
 /*
  * The second statement, once the member is locked (so that its snapshot
  * sees their events committed before): the event that holds the key, the
- * rule of the event's type, and the member's rewarded events of that type
- * on the day of occurred_at in the program's time zone when the rule has
- * a daily cap.
+ * rule of the event's type, the member's rewarded events of that type on
+ * the day of occurred_at in the program's time zone when the rule has a
+ * daily cap, and the challenges of the type running at occurred_at (as
+ * arrays in id order: id, name, multiplier, limited, per-member limit and
+ * the member's completions when there is one).
  */
 #define EVENT_KEY_AND_RULE \
 	"SELECT e.id, e.member_id, e.event_type, e.occurred_at, e.occurred_given," \
@@ -350,9 +356,20 @@ replay(const EventCall *call, const EventTarget *t, EventResult *result)
 	"   AND x.occurred_at < pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4))" \
 	"    OPERATOR(pg_catalog.+) interval '1 day')" \
 	"   AND x.base_points > 0) END" \
+	" , ch.*" \
 	" FROM (SELECT) one" \
 	" LEFT JOIN gifq.events e ON e.program_id = $1 AND e.idempotency_key = $6" \
-	" LEFT JOIN gifq.rules r ON r.program_id = $1 AND r.event_type = $3"
+	" LEFT JOIN gifq.rules r ON r.program_id = $1 AND r.event_type = $3" \
+	" CROSS JOIN LATERAL (SELECT pg_catalog.array_agg(c.id ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.name ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.multiplier ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.max_completions IS NOT NULL ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.per_member_limit ORDER BY c.id)," \
+	"  pg_catalog.array_agg(CASE WHEN c.per_member_limit IS NOT NULL THEN" \
+	"   (SELECT pg_catalog.count(*) FROM gifq.challenge_completions cc" \
+	"    WHERE cc.challenge_id = c.id AND cc.member_id = $2) END ORDER BY c.id)" \
+	"  FROM gifq.challenges c WHERE c.program_id = $1 AND c.event_type = $3" \
+	"  AND c.starts_at <= $4 AND c.ends_at > $4) ch"
 
 /* What the rule gives an event. */
 typedef struct RuleResult
@@ -362,6 +379,7 @@ typedef struct RuleResult
 	bool		has_cap;
 	int32		daily_cap;
 	int64		rewarded;		/* the member's rewarded events that day */
+	Datum		challenges[6];	/* the arrays, or 0 for none running */
 } RuleResult;
 
 /*
@@ -417,6 +435,12 @@ read_key_and_rule(EventTarget *t, const EventCall *call, TimestampTz at,
 	d = SPI_getbinval(tuple, desc, 12, &isnull);
 	if (!isnull)
 		rule->rewarded = DatumGetInt64(d);
+	for (int k = 0; k < 6; k++)
+	{
+		d = SPI_getbinval(tuple, desc, 13 + k, &isnull);
+		rule->challenges[k] = isnull ? (Datum) 0 :
+			PointerGetDatum(DatumGetArrayTypePCopy(d));
+	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -453,56 +477,47 @@ rule_points(const RuleResult *rule, StringInfo out)
  * running_challenges
  *		The challenges of the event's type running at occurred_at, in id
  *		order, with the member's completions of those with a per-member
- *		limit.  Returns how many; the array is palloc'd.
+ *		limit, from the second statement's arrays.  Returns how many; the
+ *		array is palloc'd.
  */
 static int
-running_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
-				   Challenge **out)
+running_challenges(const RuleResult *rule, Challenge **out)
 {
-	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[4];
+	static const Oid types[6] = {INT8OID, TEXTOID, NUMERICOID, BOOLOID, INT4OID, INT8OID};
+	Datum	   *elems[6];
+	bool	   *nulls[6];
+	int			n = 0;
 	Challenge  *c;
-	int			n;
 
-	values[0] = Int64GetDatum(t->program_id);
-	values[1] = Int64GetDatum(t->member_id);
-	values[2] = CStringGetTextDatum(event_type);
-	values[3] = TimestampTzGetDatum(at);
-	ledger_run(ledger_plan(&plan_challenges,
-						   "SELECT c.id, c.name, c.multiplier, c.max_completions IS NOT NULL,"
-						   " c.per_member_limit,"
-						   " CASE WHEN c.per_member_limit IS NOT NULL THEN"
-						   "  (SELECT count(*) FROM gifq.challenge_completions cc"
-						   "   WHERE cc.challenge_id = c.id AND cc.member_id = $2) END"
-						   " FROM gifq.challenges c"
-						   " WHERE c.program_id = $1 AND c.event_type = $3"
-						   " AND c.starts_at <= $4 AND c.ends_at > $4"
-						   " ORDER BY c.id",
-						   4, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
+	if (rule->challenges[0] != (Datum) 0)
+		for (int k = 0; k < 6; k++)
+		{
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			int			count;
+
+			get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
+			deconstruct_array(DatumGetArrayTypeP(rule->challenges[k]), types[k], typlen,
+							  typbyval, typalign, &elems[k], &nulls[k], &count);
+			if (k > 0 && count != n)
+				elog(ERROR, "challenge arrays of different lengths");
+			n = count;
+		}
 	c = palloc0(Max(n, 1) * sizeof(Challenge));
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		limit;
-
-		c[i].id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		c[i].name = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
-		c[i].multiplier = DatumGetNumericCopy(SPI_getbinval(tuple, desc, 3, &isnull));
-		c[i].limited = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
-		limit = SPI_getbinval(tuple, desc, 5, &isnull);
-		c[i].per_member = !isnull;
-		if (!isnull)
+		c[i].id = DatumGetInt64(elems[0][i]);
+		c[i].name = TextDatumGetCString(elems[1][i]);
+		c[i].multiplier = DatumGetNumeric(elems[2][i]);
+		c[i].limited = DatumGetBool(elems[3][i]);
+		c[i].per_member = !nulls[4][i];
+		if (c[i].per_member)
 		{
-			c[i].per_member_limit = DatumGetInt32(limit);
-			c[i].member_completions =
-				DatumGetInt64(SPI_getbinval(tuple, desc, 6, &isnull));
+			c[i].per_member_limit = DatumGetInt32(elems[4][i]);
+			c[i].member_completions = DatumGetInt64(elems[5][i]);
 		}
 	}
-	SPI_freetuptable(SPI_tuptable);
 	*out = c;
 	return n;
 }
@@ -548,27 +563,6 @@ events_challenge_bonus(int64 base, Numeric multiplier)
 }
 
 /*
- * record_completion
- *		Which event completed which challenge, with its bonus.
- */
-static void
-record_completion(int64 challenge_id, int64 member_id, int64 event_id, int64 bonus)
-{
-	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[4];
-
-	values[0] = Int64GetDatum(challenge_id);
-	values[1] = Int64GetDatum(member_id);
-	values[2] = Int64GetDatum(event_id);
-	values[3] = Int64GetDatum(bonus);
-	ledger_run(ledger_plan(&plan_completion,
-						   "INSERT INTO gifq.challenge_completions"
-						   " (challenge_id, member_id, event_id, bonus) VALUES ($1, $2, $3, $4)",
-						   4, argtypes),
-			   values, NULL, SPI_OK_INSERT);
-}
-
-/*
  * events_append_challenge
  *		One challenge's entry in "challenges" (reason NULL, with its
  *		multiplier and bonus) or in "skipped_challenges" (with the reason).
@@ -598,12 +592,16 @@ events_append_challenge(StringInfo list, const Challenge *c, const char *reason,
  *		bonus; fills the two lists of the details.
  */
 static int64
-apply_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
-				 int64 base, StringInfo applied, StringInfo skipped)
+apply_challenges(EventTarget *t, const RuleResult *rule, int64 base,
+				 StringInfo applied, StringInfo skipped)
 {
 	Challenge  *c;
-	int			n = running_challenges(t, event_type, at, &c);
+	int			n = running_challenges(rule, &c);
 	int64		bonus = 0;
+
+	t->completed = palloc(Max(n, 1) * sizeof(Datum));
+	t->bonuses = palloc(Max(n, 1) * sizeof(Datum));
+	t->ncompleted = 0;
 
 	appendStringInfoChar(applied, '[');
 	appendStringInfoChar(skipped, '[');
@@ -628,7 +626,9 @@ apply_challenges(const EventTarget *t, const char *event_type, TimestampTz at,
 			continue;
 		}
 		b = events_challenge_bonus(base, c[i].multiplier);
-		record_completion(c[i].id, t->member_id, t->new_id, b);
+		t->completed[t->ncompleted] = Int64GetDatum(c[i].id);
+		t->bonuses[t->ncompleted] = Int64GetDatum(b);
+		t->ncompleted++;
 		if (pg_add_s64_overflow(bonus, b, &bonus))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -805,8 +805,9 @@ events_report_key_conflict(const char *key, const char *member, MemoryContext cx
 
 /*
  * insert_event
- *		Store the event; returns the member's available points after it
- *		(read in the same statement).
+ *		Store the event and its challenge completions in one statement;
+ *		returns the member's available points after it (read in the same
+ *		statement).
  */
 static int64
 insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
@@ -814,10 +815,10 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 {
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID,
 		TIMESTAMPTZOID, BOOLOID, JSONBOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	JSONBOID};
+	JSONBOID, INT8ARRAYOID, INT8ARRAYOID};
 	MemoryContext cxt = CurrentMemoryContext;
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[15];
+	char		nulls[15];
 	int64		balance;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -836,18 +837,29 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 		nulls[10] = 'n';
 	values[11] = Int64GetDatum(t->points_account.id);
 	values[12] = JsonbPGetDatum(details);
+	values[13] = PointerGetDatum(construct_array(t->completed, t->ncompleted, INT8OID,
+												 sizeof(int64), FLOAT8PASSBYVAL,
+												 TYPALIGN_DOUBLE));
+	values[14] = PointerGetDatum(construct_array(t->bonuses, t->ncompleted, INT8OID,
+												 sizeof(int64), FLOAT8PASSBYVAL,
+												 TYPALIGN_DOUBLE));
 
 	PG_TRY();
 	{
-		ledger_run(ledger_plan(&plan_insert,
-							   "INSERT INTO gifq.events (id, program_id, member_id, event_type,"
-							   " idempotency_key, occurred_at, occurred_given, attributes,"
-							   " base_points, points, transfer_id, balance_after, details)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							   "  (SELECT pg_catalog.sum(s.credits_posted - s.debits_posted - s.debits_pending)"
-							   "   FROM gifq.account_slots s WHERE s.account_id = $12), $13)"
-							   " RETURNING balance_after",
-							   13, argtypes),
+		ledger_run(ledger_plan_generic(&plan_insert,
+									   "WITH cc AS ("
+									   " INSERT INTO gifq.challenge_completions"
+									   "  (challenge_id, member_id, event_id, bonus)"
+									   " SELECT u.challenge_id, $3, $1, u.bonus"
+									   " FROM unnest($14, $15) u(challenge_id, bonus))"
+									   " INSERT INTO gifq.events (id, program_id, member_id, event_type,"
+									   " idempotency_key, occurred_at, occurred_given, attributes,"
+									   " base_points, points, transfer_id, balance_after, details)"
+									   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+									   "  (SELECT pg_catalog.sum(s.credits_posted - s.debits_posted - s.debits_pending)"
+									   "   FROM gifq.account_slots s WHERE s.account_id = $12), $13)"
+									   " RETURNING balance_after",
+									   15, argtypes),
 				   values, nulls, SPI_OK_INSERT_RETURNING);
 	}
 	PG_CATCH();
@@ -895,7 +907,7 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 	initStringInfo(&applied);
 	initStringInfo(&skipped);
 	base = rule_points(&rule, &rule_detail);
-	bonus = apply_challenges(&t, call->event_type, at, base, &applied, &skipped);
+	bonus = apply_challenges(&t, &rule, base, &applied, &skipped);
 	if (pg_add_s64_overflow(base, bonus, &points))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
