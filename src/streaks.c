@@ -17,6 +17,11 @@
  * The member's row is locked by gifq_record_event, so one member's
  * streak changes one event at a time.
  *
+ * A batch (gifq_record_events) turns the trigger off for its insert and
+ * calls streaks_record_batch, which gives the same results for all its
+ * events in a few statements: the trigger's three statements per event
+ * were a third of a batch's time.
+ *
  * Copyright (c) 2026, the gifq authors
  *
  * IDENTIFICATION
