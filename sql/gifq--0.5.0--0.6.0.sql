@@ -1,8 +1,50 @@
--- gifq--0.5.0--0.6.0.sql: the rest of gamification: points expiry (lots
--- of expiring points kept by the ledger, spent soonest-expiring first,
--- expired to breakage) and streak milestones paid through rules.
+-- gifq--0.5.0--0.6.0.sql: the rest of gamification: events recorded in C
+-- (one at a time and set-wise in batches), streak milestones paid through
+-- rules, and points expiry (lots of expiring points kept by the ledger,
+-- spent soonest-expiring first, expired to breakage).
 
 \echo Use "ALTER EXTENSION gifq UPDATE TO '0.6.0'" to load this file. \quit
+
+------------------------------------------------------------------------
+-- recording events in C
+------------------------------------------------------------------------
+
+-- gifq_record_event and gifq_record_events are C (src/events.c,
+-- src/events_batch.c): each statement is a plan prepared once per backend.
+-- The member is locked before the key is looked up, so a same-member twin
+-- waits and replays; another member's twin meets the key's unique index,
+-- whose violation is reported as QG109 (40001 under repeatable read)
+-- without the exception block that cost a subtransaction per event (and
+-- overflowed the PGPROC cache in a batch).  Rules and challenges are read
+-- by every call, so a change committed by another session applies to the
+-- next event.
+CREATE OR REPLACE FUNCTION @extschema@.gifq_record_event(program text, member text,
+	event_type text, idempotency_key text, occurred_at timestamptz DEFAULT NULL,
+	attributes jsonb DEFAULT '{}')
+RETURNS TABLE(event_id bigint, points_awarded bigint, balance @extschema@.gifq_money,
+	details jsonb)
+AS 'MODULE_PATHNAME', 'gifq_record_event'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The batch is checked whole first (QG118 names the element); then its
+-- members in id order and the limited challenges of its event types in id
+-- order are locked (the order a single event takes them in: member,
+-- challenges, then the ledger), so concurrent batches and single calls
+-- never wait on each other in a cycle; then every element is worked out
+-- in the batch's order exactly as gifq_record_event would take it, and
+-- written set-wise (docs/gamification.md, "Many events at once").
+CREATE OR REPLACE FUNCTION @extschema@.gifq_record_events(program text, events jsonb)
+RETURNS TABLE(idempotency_key text, event_id bigint, points_awarded bigint,
+	balance @extschema@.gifq_money, details jsonb)
+AS 'MODULE_PATHNAME', 'gifq_record_events'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- the PL/pgSQL recording of 0.4.0
+DROP FUNCTION gifq.record_events(text, jsonb);
+DROP FUNCTION gifq.record_event(text, text, text, text, timestamptz, jsonb);
+DROP FUNCTION gifq.challenge_bonuses(bigint, bigint, bigint, text, timestamptz, bigint);
+DROP FUNCTION gifq.rule_points(gifq.programs, bigint, text, timestamptz);
+DROP FUNCTION gifq.replay_event(gifq.events, bigint, text, text, timestamptz, jsonb);
 
 ------------------------------------------------------------------------
 -- streak milestones

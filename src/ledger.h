@@ -84,6 +84,20 @@ typedef struct TransferRequest
 	void	   *refused_arg;	/* for the callback */
 } TransferRequest;
 
+/*
+ * A caller that knows the thresholds and the points expiry of the
+ * accounts it is about to change (events.c reads the program's with the
+ * member) may set this while it changes them: ledger_apply then calls
+ * gifq.points_changed, a PL/pgSQL function that costs more than the rest
+ * of a balance change, only when the filter says it has work: the program
+ * keeps lots of expiring points, or a threshold lies in (before, after].
+ * NULL, the default: always call it.
+ */
+typedef bool (*LedgerThresholdFilter) (const LedgerAccount *account,
+									   int64 before, int64 after, void *arg);
+extern LedgerThresholdFilter ledger_threshold_filter;
+extern void *ledger_threshold_filter_arg;
+
 /* ledger.c */
 extern void ledger_read_account(int n, int64 program_id, const char *currency,
 								LedgerAccount *account);

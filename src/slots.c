@@ -48,6 +48,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+LedgerThresholdFilter ledger_threshold_filter = NULL;
+void	   *ledger_threshold_filter_arg = NULL;
+
 /* gifq.account_slots, in column order */
 enum
 {
@@ -486,7 +489,9 @@ ledger_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
 	ExecDropSingleTupleTableSlot(old);
 	close_tables(&t);
 	PopActiveSnapshot();
-	if (applied && account->watch_thresholds && after != before)
+	if (applied && account->watch_thresholds && after != before &&
+		(ledger_threshold_filter == NULL ||
+		 ledger_threshold_filter(account, before, after, ledger_threshold_filter_arg)))
 		points_changed(account, transfer_id, before, after);
 	return applied ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(219);
+SELECT plan(234);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -541,6 +541,208 @@ SELECT is((SELECT occurred_given FROM gifq.events WHERE idempotency_key = 'b1'),
 	'bulk: a given time is marked as given');
 SELECT is((SELECT count(*) FROM gifq.events e JOIN gifq.programs p ON p.id = e.program_id
 	WHERE p.code = 'tap-bulk'), 4::bigint, 'bulk: four events stored (the repeat replayed)');
+
+-- a batch gives, element by element, what the same calls one by one give:
+-- caps in the program's day, per-member and program limits on challenges,
+-- zero-point and unknown types, replays; and leaves the same completions,
+-- counters, streaks, threshold hits and balances
+DO $$
+DECLARE
+	p text;
+BEGIN
+	FOREACH p IN ARRAY ARRAY['tap-one', 'tap-set'] LOOP
+		PERFORM gifq_create_program(p, 'USD', 'PTS', 100, 'Europe/Paris');
+		PERFORM gifq_upsert_member(p, m) FROM unnest(ARRAY['ann', 'bea', 'cid']) m;
+		PERFORM gifq_set_rule(p, 'deal', 10, 2);
+		PERFORM gifq_set_rule(p, 'visit', 0);
+		PERFORM gifq_set_rule(p, 'lesson', 5);
+		PERFORM gifq_create_challenge(p, 'first-three', 'deal',
+			'2026-01-01 00:00+01', '2026-02-01 00:00+01', 2, 3);
+		PERFORM gifq_create_challenge(p, 'once-each', 'deal',
+			'2026-01-01 00:00+01', '2026-02-01 00:00+01', 1.5, NULL, 1);
+		PERFORM gifq_create_challenge(p, 'lessons', 'lesson',
+			'2026-01-01 00:00+01', '2026-01-08 00:00+01', 3);
+		PERFORM gifq_define_threshold(p, 40, 'unlock');
+		PERFORM gifq_define_streak(p, 'daily-deals', 'deal', 'day', 0);
+		PERFORM gifq_define_streak(p, 'deals-grace', 'deal', 'day', 1);
+	END LOOP;
+	-- cid is blocked (still earns) and starts with 30 points
+	PERFORM gifq_block_member(q, 'cid') FROM unnest(ARRAY['tap-one', 'tap-set']) q;
+	PERFORM gifq_transfer(gifq_account(q, NULL, 'issuance'), gifq_account(q, 'cid'), '30 PTS')
+	FROM unnest(ARRAY['tap-one', 'tap-set']) q;
+END $$;
+CREATE TEMP TABLE batch (events jsonb);
+-- times in UTC; Paris is UTC+1 in January
+INSERT INTO batch VALUES ('[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k1", "occurred_at": "2026-01-05T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "k2", "occurred_at": "2026-01-05T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k3", "occurred_at": "2026-01-05T11:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k4", "occurred_at": "2026-01-05T12:00:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "k5", "occurred_at": "2026-01-06T09:00:00Z"},
+	{"member": "ann", "event_type": "visit", "idempotency_key": "k6", "occurred_at": "2026-01-06T09:00:00Z"},
+	{"member": "ann", "event_type": "other.type", "idempotency_key": "k7", "occurred_at": "2026-01-06T09:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k1", "occurred_at": "2026-01-05T10:00:00Z"},
+	{"member": "bea", "event_type": "lesson", "idempotency_key": "k8", "occurred_at": "2026-01-07T22:59:00Z", "attributes": {"x": 1}},
+	{"member": "bea", "event_type": "lesson", "idempotency_key": "k9", "occurred_at": "2026-01-07T23:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k10", "occurred_at": "2026-01-04T23:30:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "k11", "occurred_at": "2026-01-06T22:59:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "k12", "occurred_at": "2026-01-06T23:01:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "k13", "occurred_at": "2026-01-03T10:00:00Z"},
+	{"member": "bea", "event_type": "lesson", "idempotency_key": "k8", "attributes": {"x": 1}},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "k14", "occurred_at": "2026-01-08T10:00:00Z"}]');
+-- details without the ids that differ between the two programs
+CREATE FUNCTION pg_temp.norm(d jsonb) RETURNS jsonb LANGUAGE sql AS $$
+	SELECT jsonb_build_object('rule', d->'rule', 'has_transfer', d->'transfer_id' <> 'null',
+		'challenges', (SELECT coalesce(jsonb_agg(c - 'challenge_id' ORDER BY i), '[]')
+			FROM jsonb_array_elements(d->'challenges') WITH ORDINALITY x(c, i)),
+		'skipped', (SELECT coalesce(jsonb_agg(c - 'challenge_id' ORDER BY i), '[]')
+			FROM jsonb_array_elements(d->'skipped_challenges') WITH ORDINALITY x(c, i)))
+$$;
+CREATE TEMP TABLE one_by_one (i bigint, key text, points bigint, balance text, details jsonb);
+DO $$
+DECLARE
+	e record;
+BEGIN
+	FOR e IN SELECT x.ev, x.i FROM batch, jsonb_array_elements(events) WITH ORDINALITY x(ev, i)
+		ORDER BY x.i LOOP
+		INSERT INTO one_by_one SELECT e.i, e.ev->>'idempotency_key', r.points_awarded,
+			r.balance::text, pg_temp.norm(r.details)
+		FROM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
+			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz,
+			coalesce(e.ev->'attributes', '{}')) r;
+	END LOOP;
+END $$;
+CREATE TEMP TABLE set_wise AS
+	SELECT row_number() OVER () AS i, r.idempotency_key AS key, r.points_awarded AS points,
+		r.balance::text AS balance, pg_temp.norm(r.details) AS details
+	FROM gifq_record_events('tap-set', (SELECT events FROM batch)) r;
+SELECT results_eq($$SELECT * FROM set_wise ORDER BY i$$, $$SELECT * FROM one_by_one ORDER BY i$$,
+	'batch: every element as the same calls one by one (caps, limits, completions, replays)');
+SELECT is((SELECT string_agg(format('%s:%s', key, points), ' ' ORDER BY i) FROM set_wise),
+	'k1:25 k2:25 k3:20 k4:0 k5:15 k6:0 k7:0 k1:25 k8:15 k9:5 k10:0 k11:10 k12:10 k13:10 k8:15 k14:10',
+	'batch: the expected points (first three completions, once each, the Paris day''s cap, the lessons challenge''s end)');
+-- what each program keeps, without ids
+CREATE FUNCTION pg_temp.kept(p text) RETURNS text LANGUAGE sql AS $$
+	SELECT format('events %s; completions %s; counters %s; streaks %s; hits %s; balances %s; transfers %s',
+		(SELECT string_agg(format('%s/%s/%s/%s/%s/%s', e.idempotency_key, m.external_id, e.base_points,
+			e.points, e.balance_after, e.occurred_given), ' ' ORDER BY e.id)
+			FROM gifq.events e JOIN gifq.members m ON m.id = e.member_id WHERE e.program_id = x.id),
+		(SELECT string_agg(format('%s/%s/%s', c.name, m.external_id, cc.bonus), ' '
+			ORDER BY cc.event_id, c.id)
+			FROM gifq.challenge_completions cc JOIN gifq.challenges c ON c.id = cc.challenge_id
+			JOIN gifq.members m ON m.id = cc.member_id WHERE c.program_id = x.id),
+		(SELECT string_agg(format('%s=%s', c.name, c.completions), ' ' ORDER BY c.id)
+			FROM gifq.challenges c WHERE c.program_id = x.id),
+		(SELECT string_agg(format('%s:%s:%s/%s/%s/%s', m.external_id, s.streak_type, s.current_streak,
+			s.longest_streak, s.last_period_no, s.last_qualifying_event), ' '
+			ORDER BY m.external_id, s.streak_type)
+			FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id WHERE s.program_id = x.id)
+		|| '; periods ' || (SELECT string_agg(format('%s:%s:%s/%s', m.external_id, sp.streak_type,
+			sp.period_no, sp.first_at), ' ' ORDER BY m.external_id, sp.streak_type, sp.period_no)
+			FROM gifq.streak_periods sp JOIN gifq.members m ON m.id = sp.member_id
+			WHERE m.program_id = x.id),
+		(SELECT string_agg(format('%s=%s', m.external_id, h.balance), ' ' ORDER BY m.external_id)
+			FROM gifq.threshold_hits h JOIN gifq.members m ON m.id = h.member_id
+			WHERE h.program_id = x.id),
+		(SELECT string_agg(format('%s=%s', m, (gifq_member_balance(p, m)).available), ' ' ORDER BY m)
+			FROM unnest(ARRAY['ann', 'bea', 'cid']) m),
+		(SELECT string_agg(format('%s/%s', t.amount, t.metadata->>'event_type'), ' ' ORDER BY t.id)
+			FROM gifq.transfers t WHERE t.program_id = x.id AND t.metadata ? 'event_id'))
+	FROM gifq.programs x WHERE x.code = p
+$$;
+-- a second batch extends, restarts and fills the gaps of those streaks
+DO $$
+DECLARE
+	e record;
+	second jsonb := '[
+	{"member": "cid", "event_type": "deal", "idempotency_key": "s1", "occurred_at": "2026-01-09T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s2", "occurred_at": "2026-01-07T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "s3", "occurred_at": "2026-01-04T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s4", "occurred_at": "2026-01-07T12:00:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "s5", "occurred_at": "2026-01-12T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "s6", "occurred_at": "2026-01-06T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "s7", "occurred_at": "2026-01-05T09:00:00Z"}]';
+BEGIN
+	FOR e IN SELECT x.ev FROM jsonb_array_elements(second) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
+		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
+			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
+	END LOOP;
+	PERFORM gifq_record_events('tap-set', second);
+END $$;
+SELECT is(pg_temp.kept('tap-set'), pg_temp.kept('tap-one'),
+	'batch: the same events, completions, counters, streaks and periods, threshold hits, balances and transfers');
+SELECT is((SELECT count(*) FROM gifq.transfers t JOIN gifq.events e ON e.transfer_id = t.id
+	WHERE e.program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-set')
+		AND t.metadata = jsonb_build_object('event_id', e.id, 'event_type', e.event_type)
+		AND t.amount = e.points), 17::bigint,
+	'batch: one transfer per event with points, with the event''s metadata');
+SELECT is((SELECT count(*) FROM gifq.events e
+	WHERE e.program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-set')
+		AND e.details->'transfer_id' IS DISTINCT FROM to_jsonb(e.transfer_id)
+		AND NOT (e.transfer_id IS NULL AND e.details->'transfer_id' = 'null')), 0::bigint,
+	'batch: details name each event''s own transfer');
+SELECT is((SELECT format('%s/%s/%s/%s', r.event_id, r.points_awarded, r.balance, r.details)
+	FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "k3", "occurred_at": "2026-01-05T11:00:00Z"}]') r),
+	(SELECT format('%s/%s/%s/%s', e.id, e.points, '45 PTS', e.details)
+		FROM gifq.events e JOIN gifq.programs p ON p.id = e.program_id
+		WHERE p.code = 'tap-set' AND e.idempotency_key = 'k3'),
+	'batch: a later batch replays an event of an earlier one as it was');
+
+-- refusals come in the batch's order, and refuse it whole
+SELECT pg_temp.ev_state() AS before \gset
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "zed", "event_type": "deal", "idempotency_key": "n2"}]')$$),
+	'QG109 idempotency key "n1" was used for another event (Field "member" differs: another member the first time, "bea" now.)',
+	'batch: a key repeated in the batch for another member is QG109, before a later unknown member');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T11:00:00Z"}]')$$),
+	format('QG109 idempotency key "n1" was used for another event (Field "occurred_at" differs: %s the first time, %s now.)',
+		'2026-01-20 10:00+00'::timestamptz, '2026-01-20 11:00+00'::timestamptz),
+	'batch: a key repeated in the batch with another time is QG109');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "ann", "event_type": "a b", "idempotency_key": "n2"},
+	{"member": "zed", "event_type": "deal", "idempotency_key": "n3"}]')$$),
+	'QG115 invalid event_type ''a b'' ()', 'batch: a malformed event type is QG115, before a later unknown member');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "bea", "event_type": "deal", "idempotency_key": "k1"}]')$$),
+	'QG109 idempotency key "k1" was used for another event (Field "member" differs: another member the first time, "bea" now.)',
+	'batch: a key of an earlier event for another member is QG109');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-set', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n1", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n2", "occurred_at": "2099-01-01T00:00:00Z"}]')$$),
+	format('QG115 invalid occurred_at %s ()', '2099-01-01 00:00+00'::timestamptz),
+	'batch: a time in the future is QG115');
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-one', '[
+	{"member": "ann", "event_type": "deal", "idempotency_key": "n4", "occurred_at": "2026-01-20T10:00:00Z"},
+	{"member": "gina", "event_type": "deal", "idempotency_key": "n5", "occurred_at": "2026-01-20T10:00:00Z"}]')$$),
+	'QG102 unknown member "gina" in program "tap-one" ()',
+	'batch: a member of another program is QG102, and the batch is refused');
+SELECT is(pg_temp.ev_state(), :'before', 'batch: refused batches changed nothing');
+
+-- a batch whose issuance account may not be overdrawn goes event by event
+-- (the ledger then tops a slot up from its siblings), with the results
+-- and refusals of single calls
+SELECT gifq_create_program('tap-lim', 'USD', 'PTS', 100, 'UTC');
+SELECT gifq_upsert_member('tap-lim', 'lou');
+SELECT gifq_set_rule('tap-lim', 'deal', 10);
+SELECT gifq_set_rule('tap-lim', 'visit', 0);
+UPDATE gifq.accounts SET debits_must_not_exceed_credits = true
+WHERE program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-lim') AND code = 'issuance';
+SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-lim',
+	'[{"member": "lou", "event_type": "deal", "idempotency_key": "d1"}]')$$),
+	pg_temp.err($$SELECT * FROM gifq_record_event('tap-lim', 'lou', 'deal', 'd1')$$),
+	'batch: a limited issuance account refuses a batch as it refuses a single call');
+SELECT results_eq($$SELECT idempotency_key, points_awarded, balance::text
+	FROM gifq_record_events('tap-lim', '[{"member": "lou", "event_type": "visit", "idempotency_key": "v1"},
+		{"member": "lou", "event_type": "visit", "idempotency_key": "v1"}]')$$,
+	$$VALUES ('v1', 0::bigint, '0 PTS'), ('v1', 0::bigint, '0 PTS')$$,
+	'batch: event by event, a batch still records and replays');
 
 ------------------------------------------------------------------------
 -- streaks (the trigger gifq.streak_event and gifq_streak)

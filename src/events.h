@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ * events.h
+ *	  What events.c (one event) and events_batch.c (a batch) share.
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/events.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_EVENTS_H
+#define GIFQ_EVENTS_H
+
+#include "postgres.h"
+
+#include "ledger.h"
+#include "money.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+/* One call: what the app sent. */
+typedef struct EventCall
+{
+	const char *member;			/* NULL: SQL NULL */
+	const char *event_type;
+	const char *key;
+	bool		occurred_given;
+	TimestampTz occurred_at;	/* when given */
+	Jsonb	   *attributes;		/* NULL: SQL NULL */
+} EventCall;
+
+/* What an event returns (a new one or the replayed first). */
+typedef struct EventResult
+{
+	int64		event_id;
+	int64		points;
+	int64		balance;		/* minor units of balance_code */
+	char		balance_code[GIFQ_CURRENCY_LEN];
+	Jsonb	   *details;
+} EventResult;
+
+/* A challenge of an event's type. */
+typedef struct Challenge
+{
+	int64		id;
+	char	   *name;
+	Numeric		multiplier;
+	bool		limited;		/* has max_completions */
+	bool		per_member;		/* has per_member_limit */
+	int32		per_member_limit;
+	int64		member_completions;
+	/* a batch's */
+	char	   *event_type;
+	TimestampTz starts_at;
+	TimestampTz ends_at;
+	int64		room;			/* completions left under max_completions */
+	int64		taken;			/* completions the batch took */
+} Challenge;
+
+/*
+ * What the ledger's filter needs to know of a program: its thresholds
+ * (gifq.thresholds.points) and whether it keeps lots of expiring points
+ * (then every change of a member's points goes to gifq.points_changed).
+ */
+typedef struct EventThresholds
+{
+	int			n;
+	int64	   *points;
+	bool		expiring;
+} EventThresholds;
+
+/* The two columns events_read_thresholds reads, of a program "p". */
+#define EVENT_THRESHOLD_COLUMNS \
+	"ARRAY(SELECT t.points FROM gifq.thresholds t WHERE t.program_id = p.id)," \
+	" EXISTS (SELECT 1 FROM gifq.points_expiry x WHERE x.program_id = p.id)"
+
+/* events.c */
+extern void events_read_thresholds(Datum array, Datum expiring, EventThresholds *t);
+extern void events_post(const TransferRequest *reqs, int n, const LedgerAccount *loaded,
+						int64 *ids, EventThresholds *t);
+extern void events_apply(const LedgerAccount *account, int slot, const SlotDelta *delta,
+						 int64 transfer_id, EventThresholds *t);
+extern int64 events_program_id(const char *program);
+extern void events_check_call(const char *program, const EventCall *call);
+extern void events_check_repeat(const EventCall *call, int64 member_id,
+								int64 first_member_id, const char *first_event_type,
+								bool first_occurred_given,
+								TimestampTz first_occurred_at,
+								Jsonb *first_attributes);
+extern int64 events_challenge_bonus(int64 base, Numeric multiplier);
+extern void events_append_challenge(StringInfo list, const Challenge *c,
+									const char *reason, int64 bonus);
+extern void events_record_one(const char *program, const EventCall *call,
+							  EventResult *result);
+extern void events_report_key_conflict(const char *key, const char *member,
+									   MemoryContext cxt);
+
+/* events_batch.c */
+extern bool events_record_batch(const char *program, int64 program_id,
+								const EventCall *calls, int n,
+								EventResult *results);
+
+#endif							/* GIFQ_EVENTS_H */
