@@ -1075,7 +1075,9 @@ CREATE INDEX member_points_board_order
 -- % 16, and summed when read: a slot's count alone can be negative (a
 -- member counted in one slot can leave its value in another).  It is the
 -- slot the ledger's hot accounts use (src/ledger.c), so two sessions that
--- share a slot here already queue on the program's issuance account.
+-- share a slot here already queue on the program's issuance account.  A
+-- transaction's changes to the counts are written at its commit, once
+-- per count (gifq.board_note below).
 CREATE TABLE gifq.board_counts (
 	program_id bigint NOT NULL,
 	period text NOT NULL,
@@ -1095,15 +1097,32 @@ CREATE INDEX members_program_order ON gifq.members (program_id, id);
 -- out (with their rows too the restore would count every event twice).
 -- gifq.board_rebuild fills them after a restore that disabled triggers.
 
+-- gifq.board_note and gifq.board_pending (src/leaderboard.c): the moves
+-- of members between points values that a transaction's events make are
+-- kept in its backend's memory and written to gifq.board_counts in one
+-- upsert just before it commits (a batch of events would otherwise update
+-- the same count rows once per event, which costs the square of its
+-- size); until then its reads add its pending moves to the counts.
+CREATE FUNCTION gifq.board_note(program_id bigint, period text, period_no integer,
+	points bigint, members bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'gifq_board_note' LANGUAGE C STRICT;
+CREATE FUNCTION gifq.board_pending()
+RETURNS TABLE(program_id bigint, period text, period_no integer, points bigint,
+	members bigint)
+	AS 'MODULE_PATHNAME', 'gifq_board_pending' LANGUAGE C;
+
 -- gifq.events_points: AFTER INSERT FOR EACH STATEMENT on gifq.events,
 -- with the statement's events as new_events.  One statement for all of
--- them: each member's points are summed per board first, so a batch
--- upserts each member's row of each board once and each count once; rows
--- are taken in key order, so concurrent batches lock them in one order.
+-- them: each member's points are summed per board first, so a statement
+-- of many events upserts each member's row of each board once, in key
+-- order (concurrent statements lock them in one order); then each member's
+-- move from its old value to its new one is noted for the counts.
 -- (Statement-level rather than per row: a single event costs the same one
 -- statement, and a statement of many events costs one, not one each.)
 CREATE FUNCTION gifq.events_points() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n_moves bigint;
 BEGIN
 	WITH earned AS (
 		SELECT n.program_id, k.period,
@@ -1130,14 +1149,8 @@ BEGIN
 		FROM kept k JOIN earned e USING (program_id, period, period_no, member_id)
 		WHERE k.points > e.points
 	)
-	INSERT INTO gifq.board_counts AS c (program_id, period, period_no, points, slot, members)
-	SELECT m.program_id, m.period, m.period_no, m.points, pg_backend_pid() % 16, sum(m.delta)
-	FROM moves m
-	GROUP BY 1, 2, 3, 4
-	HAVING sum(m.delta) <> 0
-	ORDER BY 1, 2, 3, 4
-	ON CONFLICT ON CONSTRAINT board_counts_pkey
-		DO UPDATE SET members = c.members OPERATOR(pg_catalog.+) EXCLUDED.members;
+	SELECT count(gifq.board_note(m.program_id, m.period, m.period_no, m.points, m.delta))
+	INTO STRICT n_moves FROM moves m;
 	RETURN NULL;
 END $$;
 CREATE TRIGGER events_points AFTER INSERT ON gifq.events
@@ -1232,7 +1245,8 @@ END $$;
 -- gifq.board_rows: rows of a board (member ids and points, in board
 -- order) as the API returns them: with their exact ranks from the counts
 -- (1 + the members with more points; members without points: 1 + all
--- members with points) and their external ids.  The counts are read from
+-- members with points), the transaction's pending moves added, and their
+-- external ids.  The counts are read from
 -- the lowest value among the rows up: O(distinct values above it).
 CREATE FUNCTION gifq.board_rows(_program_id bigint, _period text, _period_no integer,
 	_ids bigint[], _points bigint[])
@@ -1244,9 +1258,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	), v AS (
 		-- the values from the lowest row's up; from 1 if a row has none
 		SELECT c.points, sum(c.members) AS members
-		FROM gifq.board_counts c
-		WHERE c.program_id = _program_id AND c.period = _period AND c.period_no = _period_no
-			AND c.points >= (SELECT greatest(min(r.points), 1) FROM r)
+		FROM (SELECT c.points, c.members FROM gifq.board_counts c
+			WHERE c.program_id = _program_id AND c.period = _period
+				AND c.period_no = _period_no
+			UNION ALL
+			SELECT c.points, c.members FROM gifq.board_pending() c
+			WHERE c.program_id = _program_id AND c.period = _period
+				AND c.period_no = _period_no) c
+		WHERE c.points >= (SELECT greatest(min(r.points), 1) FROM r)
 		GROUP BY c.points
 	), above AS (
 		SELECT v.points, sum(v.members) OVER (ORDER BY v.points DESC) - v.members AS more
@@ -1470,7 +1489,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		FROM truth t GROUP BY 1, 2, 3, 4
 	), kept AS (
 		SELECT c.program_id, c.period, c.period_no, c.points, sum(c.members) AS members
-		FROM gifq.board_counts c JOIN gifq.programs p ON p.id = c.program_id
+		FROM (SELECT c.program_id, c.period, c.period_no, c.points, c.members
+			FROM gifq.board_counts c
+			UNION ALL
+			SELECT * FROM gifq.board_pending()) c
+		JOIN gifq.programs p ON p.id = c.program_id
 		WHERE c.period = 'all'
 			OR c.period_no >= gifq.period_no(c.period, now() AT TIME ZONE p.timezone) - 1
 		GROUP BY 1, 2, 3, 4
@@ -1493,7 +1516,8 @@ $$;
 
 -- gifq.board_rebuild: recount gifq.member_points and gifq.board_counts
 -- from gifq.events (after a restore that disabled triggers, or to repair
--- what gifq.board_verify finds).  Locks both tables against concurrent
+-- what gifq.board_verify finds); the counts leave out the transaction's
+-- own pending moves, which its commit adds.  Locks both tables against concurrent
 -- events for the transaction.  Returns the member_points rows.
 CREATE FUNCTION gifq.board_rebuild() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1515,10 +1539,16 @@ BEGIN
 	WHERE e.points > 0
 	GROUP BY 1, 2, 3, 4;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	-- less the transaction's pending moves, which its commit will add
 	INSERT INTO gifq.board_counts (program_id, period, period_no, points, slot, members)
-	SELECT mp.program_id, mp.period, mp.period_no, mp.points, 0, count(*)
-	FROM gifq.member_points mp
-	GROUP BY 1, 2, 3, 4;
+	SELECT c.program_id, c.period, c.period_no, c.points, 0, sum(c.members)
+	FROM (SELECT mp.program_id, mp.period, mp.period_no, mp.points, 1 AS members
+		FROM gifq.member_points mp
+		UNION ALL
+		SELECT p.program_id, p.period, p.period_no, p.points, -p.members
+		FROM gifq.board_pending() p) c
+	GROUP BY 1, 2, 3, 4
+	HAVING sum(c.members) <> 0;
 	RETURN n;
 END $$;
 
