@@ -1251,21 +1251,27 @@ END $$;
 CREATE FUNCTION gifq.board_rows(_program_id bigint, _period text, _period_no integer,
 	_ids bigint[], _points bigint[])
 RETURNS TABLE(rnk bigint, external_id text, points bigint)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- (PL/pgSQL keeps the query's plan; a SQL function's would be made anew at
+-- every call.)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+	-- the lowest value among the rows; from 1 if a row has none
+	lo bigint := (SELECT greatest(min(x), 1) FROM unnest(_points) x);
+BEGIN
+	RETURN QUERY
 	WITH r AS (
 		SELECT u.member_id, u.points, u.ord
 		FROM unnest(_ids, _points) WITH ORDINALITY AS u(member_id, points, ord)
 	), v AS (
-		-- the values from the lowest row's up; from 1 if a row has none
 		SELECT c.points, sum(c.members) AS members
 		FROM (SELECT c.points, c.members FROM gifq.board_counts c
 			WHERE c.program_id = _program_id AND c.period = _period
-				AND c.period_no = _period_no
+				AND c.period_no = _period_no AND c.points >= lo
 			UNION ALL
 			SELECT c.points, c.members FROM gifq.board_pending() c
 			WHERE c.program_id = _program_id AND c.period = _period
-				AND c.period_no = _period_no) c
-		WHERE c.points >= (SELECT greatest(min(r.points), 1) FROM r)
+				AND c.period_no = _period_no AND c.points >= lo) c
 		GROUP BY c.points
 	), above AS (
 		SELECT v.points, sum(v.members) OVER (ORDER BY v.points DESC) - v.members AS more
@@ -1276,8 +1282,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		m.external_id, r.points
 	FROM r JOIN gifq.members m ON m.id = r.member_id
 	LEFT JOIN above a ON a.points = r.points
-	ORDER BY r.ord
-$$;
+	ORDER BY r.ord;
+END $$;
 
 -- gifq.leaderboard_top: gifq_leaderboard's work.  For everyone ('{}'),
 -- the first _top entries of the board's index, ranked among themselves
