@@ -345,16 +345,22 @@ gifq_board_note(PG_FUNCTION_ARGS)
 		RegisterSubXactCallback(board_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
-	if (nmoves == maxmoves && nmoves >= BOARD_COMPACT_AT)
-		compact();
-	if (nmoves == maxmoves)
+	if (moves == NULL)
 	{
-		maxmoves = Max(64, Max(maxmoves * 2, nmoves * 2));
-		if (moves == NULL)
-			moves = MemoryContextAlloc(TopTransactionContext,
-									   maxmoves * sizeof(BoardMove));
-		else
-			moves = repalloc(moves, maxmoves * sizeof(BoardMove));
+		maxmoves = 64;
+		moves = MemoryContextAlloc(TopTransactionContext,
+								   maxmoves * sizeof(BoardMove));
+	}
+	else if (nmoves == maxmoves)
+	{
+		if (nmoves >= BOARD_COMPACT_AT)
+			compact();
+		/* grow unless compacting freed half (sorts stay O(n log n)) */
+		if (nmoves > maxmoves / 2)
+		{
+			maxmoves *= 2;
+			moves = repalloc_huge(moves, (Size) maxmoves * sizeof(BoardMove));
+		}
 	}
 	m = &moves[nmoves++];
 	m->program_id = PG_GETARG_INT64(0);

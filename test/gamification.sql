@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(256);
+SELECT plan(260);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -938,6 +938,43 @@ SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'prune: the counts agree 
 SELECT ok(gifq.board_rebuild() > 0, 'rebuild: runs');
 SELECT is(pg_temp.all_boards('tap-lbr'), :'boards_before', 'rebuild: the boards are the same');
 SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'rebuild: the counts agree with the events');
+
+-- a transaction's count changes wait in memory for its commit: a
+-- subtransaction that rolls back takes its own with it, and a long list
+-- is compacted
+DO $$
+BEGIN
+	PERFORM gifq_record_event('tap-lbr', 'r3', 'e6', 'lbr-undone', now());
+	RAISE EXCEPTION 'undo';
+EXCEPTION WHEN raise_exception THEN
+	NULL;
+END $$;
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'subtransaction: an event rolled back leaves the counts as they were');
+DO $$
+BEGIN
+	BEGIN
+		PERFORM gifq_record_event('tap-lbr', 'r3', 'e6', 'lbr-kept', now());
+		BEGIN
+			PERFORM gifq_record_event('tap-lbr', 'r4', 'e5', 'lbr-undone-2', now());
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+		PERFORM gifq_record_event('tap-lbr', 'r4', 'e4', 'lbr-kept-2', now());
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+END $$;
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'nested subtransactions: the events of those that commit count, of those rolled back not');
+SELECT count(*) FROM gifq_record_events('tap-lbr', (SELECT jsonb_agg(jsonb_build_object(
+	'member', 'r' || (1 + i % 35), 'event_type', 'e' || (2 + i % 5), 'idempotency_key', 'lbr-many-' || i,
+	'occurred_at', now() - (i % 50) * interval '1 day')) FROM generate_series(1, 700) i));
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'many events in one transaction: the counts agree with the events');
+SELECT is(pg_temp.around('tap-lbr', 'all', '{}', 2), pg_temp.ref_around('tap-lbr', 'all', '{}', 2),
+	'many events in one transaction: gifq_leaderboard_around all is rank() over the events');
 
 -- the ledger agrees with the events
 SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
