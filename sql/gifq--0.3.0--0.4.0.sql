@@ -1053,7 +1053,7 @@ COMMENT ON FUNCTION @extschema@.gifq_give_points(text, text, text, @extschema@.g
 --
 -- gifq.member_points: each member's points on each board of the periods
 -- their events fell in, and only members with points (> 0: events never
--- earn less than 0).  Its index board_order is the board itself: a
+-- earn less than 0).  Its index ..._board_order is the board in order: a
 -- member's neighbours are index range scans either side of their entry.
 CREATE TABLE gifq.member_points (
 	program_id bigint NOT NULL,

@@ -187,6 +187,39 @@ forget(void)
 }
 
 /*
+ * array_of
+ *		An array of n elements of a type, as a Datum.
+ */
+static Datum
+array_of(Datum *elems, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval,
+										   typalign));
+}
+
+/*
+ * The commit-time upsert: $1 .. $5 the summed moves' programs, periods,
+ * period numbers, points and members (arrays), $6 the slot.  Rows go in
+ * key order, so concurrent commits lock shared counts in one order.
+ */
+#define FLUSH_SQL \
+	"INSERT INTO gifq.board_counts AS c" \
+	" (program_id, period, period_no, points, slot, members)" \
+	" SELECT u.program_id, u.period, u.period_no, u.points, $6, u.members" \
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4)," \
+	"  pg_catalog.unnest($5))" \
+	"  AS u(program_id, period, period_no, points, members)" \
+	" ORDER BY 1, 2, 3, 4" \
+	" ON CONFLICT ON CONSTRAINT board_counts_pkey DO UPDATE" \
+	" SET members = c.members OPERATOR(pg_catalog.+) EXCLUDED.members"
+
+/*
  * flush
  *		Write the transaction's moves to gifq.board_counts: one upsert of the
  *		summed moves in key order, in this backend's slot, as the table's
@@ -214,7 +247,8 @@ flush(void)
 	if (nmoves == 0)
 		return;
 	nsp = get_namespace_oid("gifq", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("board_counts", nsp) : InvalidOid;
+	relid = OidIsValid(nsp) ? get_relname_relid("board_counts", nsp)
+		: InvalidOid;
 	if (!OidIsValid(relid))
 	{
 		forget();
@@ -246,29 +280,20 @@ flush(void)
 		points[i] = Int64GetDatum(moves[i].points);
 		members[i] = Int64GetDatum(moves[i].members);
 	}
-	values[0] = PointerGetDatum(construct_array(programs, nmoves, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(periods, nmoves, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(period_nos, nmoves, INT4OID, 4, true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(points, nmoves, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(members, nmoves, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = array_of(programs, nmoves, INT8OID);
+	values[1] = array_of(periods, nmoves, TEXTOID);
+	values[2] = array_of(period_nos, nmoves, INT4OID);
+	values[3] = array_of(points, nmoves, INT8OID);
+	values[4] = array_of(members, nmoves, INT8OID);
 	values[5] = Int32GetDatum(MyProcPid % BOARD_SLOTS);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ledger_run(ledger_plan_generic(&plan_flush,
-								   "INSERT INTO gifq.board_counts AS c"
-								   " (program_id, period, period_no, points, slot, members)"
-								   " SELECT u.program_id, u.period, u.period_no, u.points, $6, u.members"
-								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-								   "  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
-								   "  AS u(program_id, period, period_no, points, members)"
-								   " ORDER BY 1, 2, 3, 4"
-								   " ON CONFLICT ON CONSTRAINT board_counts_pkey DO UPDATE"
-								   " SET members = c.members OPERATOR(pg_catalog.+) EXCLUDED.members",
-								   6, argtypes),
+	ledger_run(ledger_plan_generic(&plan_flush, FLUSH_SQL, 6, argtypes),
 			   values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	PopActiveSnapshot();
@@ -410,7 +435,8 @@ gifq_board_pending(PG_FUNCTION_ARGS)
 			values[2] = Int32GetDatum(sorted[i].period_no);
 			values[3] = Int64GetDatum(sorted[i].points);
 			values[4] = Int64GetDatum(sum);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+								 nulls);
 		}
 		i = j;
 	}
