@@ -1067,8 +1067,13 @@ CREATE INDEX member_points_board_order
 	ON gifq.member_points (program_id, period, period_no, points DESC, member_id);
 
 -- gifq.board_counts: how many members hold each points value on each
--- board, so that an exact rank (1 + the members with more points) sums
--- one row per distinct value above, not one per member.  Every event that
+-- board, so that an exact rank (1 + the members with more points) is a
+-- sum of counts, not a count of members.  The counts are kept at levels:
+-- level k counts members by bucket = points >> (5 * k) (level 0: the
+-- points themselves; buckets of 0 above it are not kept), so that the
+-- members above a value are at most 31 buckets a level (the buckets after
+-- its own up to the end of its parent's), some 60 rows for values under
+-- 32,768, whatever the number of distinct values.  Every event that
 -- moves a member from one value to another would otherwise update the
 -- same few rows (every first event of a day moves a member from 0 to the
 -- rule's points), so the counts are split in 16 slots, pg_backend_pid()
@@ -1082,10 +1087,11 @@ CREATE TABLE gifq.board_counts (
 	program_id bigint NOT NULL,
 	period text NOT NULL,
 	period_no integer NOT NULL,
-	points bigint NOT NULL,
+	level smallint NOT NULL CHECK (level BETWEEN 0 AND 12),
+	bucket bigint NOT NULL,
 	slot integer NOT NULL,
 	members bigint NOT NULL,
-	PRIMARY KEY (program_id, period, period_no, points, slot)
+	PRIMARY KEY (program_id, period, period_no, level, bucket, slot)
 );
 
 -- Members with no points on a board are in neither table; they are
@@ -1107,8 +1113,8 @@ CREATE FUNCTION gifq.board_note(program_id bigint, period text, period_no intege
 	points bigint, members bigint) RETURNS void
 	AS 'MODULE_PATHNAME', 'gifq_board_note' LANGUAGE C STRICT;
 CREATE FUNCTION gifq.board_pending()
-RETURNS TABLE(program_id bigint, period text, period_no integer, points bigint,
-	members bigint)
+RETURNS TABLE(program_id bigint, period text, period_no integer, level smallint,
+	bucket bigint, members bigint)
 	AS 'MODULE_PATHNAME', 'gifq_board_pending' LANGUAGE C;
 
 -- gifq.events_points: AFTER INSERT FOR EACH STATEMENT on gifq.events,
@@ -1243,11 +1249,14 @@ BEGIN
 END $$;
 
 -- gifq.board_rows: rows of a board (member ids and points, in board
--- order) as the API returns them: with their exact ranks from the counts
--- (1 + the members with more points; members without points: 1 + all
--- members with points), the transaction's pending moves added, and their
--- external ids.  The counts are read from
--- the lowest value among the rows up: O(distinct values above it).
+-- order) as the API returns them: with their exact ranks from the counts,
+-- the transaction's pending moves added (gifq.board_pending), and their
+-- external ids.  A row's rank is 1 + the members with more points: those
+-- above the highest row (at each level, the buckets after the highest
+-- value's up to the end of its parent bucket: at most 31 a level), plus
+-- those of each value between it and the highest row (level 0; only the
+-- rows' own values have members there, the rows being consecutive).
+-- Members without points rank after every member with points.
 CREATE FUNCTION gifq.board_rows(_program_id bigint, _period text, _period_no integer,
 	_ids bigint[], _points bigint[])
 RETURNS TABLE(rnk bigint, external_id text, points bigint)
@@ -1256,29 +1265,46 @@ RETURNS TABLE(rnk bigint, external_id text, points bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-	-- the lowest value among the rows; from 1 if a row has none
-	lo bigint := (SELECT greatest(min(x), 1) FROM unnest(_points) x);
+	lo bigint := (SELECT min(x) FROM unnest(_points) x);
+	hi bigint := (SELECT max(x) FROM unnest(_points) x);
 BEGIN
 	RETURN QUERY
 	WITH r AS (
 		SELECT u.member_id, u.points, u.ord
 		FROM unnest(_ids, _points) WITH ORDINALITY AS u(member_id, points, ord)
-	), v AS (
-		SELECT c.points, sum(c.members) AS members
-		FROM (SELECT c.points, c.members FROM gifq.board_counts c
+	), pending AS MATERIALIZED (
+		SELECT p.level, p.bucket, p.members FROM gifq.board_pending() p
+		WHERE p.program_id = _program_id AND p.period = _period
+			AND p.period_no = _period_no
+	), top AS (
+		-- the members with more points than hi
+		SELECT coalesce(sum(c.members), 0) AS more
+		FROM generate_series(0, 12) k,
+		LATERAL (SELECT c.members FROM gifq.board_counts c
 			WHERE c.program_id = _program_id AND c.period = _period
-				AND c.period_no = _period_no AND c.points >= lo
+				AND c.period_no = _period_no AND c.level = k
+				AND c.bucket > hi >> (5 * k) AND c.bucket <= (hi >> (5 * k)) | 31
 			UNION ALL
-			SELECT c.points, c.members FROM gifq.board_pending() c
+			SELECT p.members FROM pending p
+			WHERE p.level = k AND p.bucket > hi >> (5 * k)
+				AND p.bucket <= (hi >> (5 * k)) | 31) c
+	), v AS (
+		-- the members of each value above lo, up to hi
+		SELECT c.bucket AS points, sum(c.members) AS members
+		FROM (SELECT c.bucket, c.members FROM gifq.board_counts c
 			WHERE c.program_id = _program_id AND c.period = _period
-				AND c.period_no = _period_no AND c.points >= lo) c
-		GROUP BY c.points
+				AND c.period_no = _period_no AND c.level = 0
+				AND c.bucket > lo AND c.bucket <= hi
+			UNION ALL
+			SELECT p.bucket, p.members FROM pending p
+			WHERE p.level = 0 AND p.bucket > lo AND p.bucket <= hi) c
+		GROUP BY c.bucket
 	), above AS (
 		SELECT v.points, sum(v.members) OVER (ORDER BY v.points DESC) - v.members AS more
 		FROM v
 	)
-	SELECT CASE WHEN r.points = 0 THEN 1 + (SELECT coalesce(sum(v.members), 0) FROM v)
-			ELSE 1 + a.more END::bigint,
+	SELECT (1 + (SELECT t.more FROM top t) + CASE WHEN r.points = lo
+			THEN (SELECT coalesce(sum(v.members), 0) FROM v) ELSE a.more END)::bigint,
 		m.external_id, r.points
 	FROM r JOIN gifq.members m ON m.id = r.member_id
 	LEFT JOIN above a ON a.points = r.points
@@ -1350,8 +1376,8 @@ COMMENT ON FUNCTION @extschema@.gifq_leaderboard(text, text, jsonb, integer) IS 
 -- the _radius entries either side of theirs in the board's index (two
 -- range scans a side: their own value, then the values beyond), members
 -- without points (gifq.zero_members) where the index ends, and the ranks
--- from the counts (gifq.board_rows): O(radius + distinct values above
--- the lowest row).  A cohort reads its whole board (gifq.cohort_board).
+-- from the counts (gifq.board_rows): O(radius + 31 buckets a level).  A
+-- cohort reads its whole board (gifq.cohort_board).
 CREATE FUNCTION gifq.leaderboard_around(_program text, _member text, _period text,
 	_cohort jsonb, _radius integer)
 RETURNS TABLE(rnk bigint, external_id text, points bigint)
@@ -1491,18 +1517,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		WHERE mp.period = 'all'
 			OR mp.period_no >= gifq.period_no(mp.period, now() AT TIME ZONE p.timezone) - 1
 	), counts AS (
-		SELECT t.program_id, t.period, t.period_no, t.points, count(*) AS members
-		FROM truth t GROUP BY 1, 2, 3, 4
+		SELECT t.program_id, t.period, t.period_no, k::smallint AS level,
+			t.points >> (5 * k) AS bucket, count(*) AS members
+		FROM truth t, generate_series(0, 12) k
+		WHERE k = 0 OR t.points >> (5 * k) > 0
+		GROUP BY 1, 2, 3, 4, 5
 	), kept AS (
-		SELECT c.program_id, c.period, c.period_no, c.points, sum(c.members) AS members
-		FROM (SELECT c.program_id, c.period, c.period_no, c.points, c.members
+		SELECT c.program_id, c.period, c.period_no, c.level, c.bucket,
+			sum(c.members) AS members
+		FROM (SELECT c.program_id, c.period, c.period_no, c.level, c.bucket, c.members
 			FROM gifq.board_counts c
 			UNION ALL
 			SELECT * FROM gifq.board_pending()) c
 		JOIN gifq.programs p ON p.id = c.program_id
 		WHERE c.period = 'all'
 			OR c.period_no >= gifq.period_no(c.period, now() AT TIME ZONE p.timezone) - 1
-		GROUP BY 1, 2, 3, 4
+		GROUP BY 1, 2, 3, 4, 5
 		HAVING sum(c.members) <> 0
 	)
 	SELECT t.program_id, t.period, t.period_no, t.member_id, t.points,
@@ -1512,11 +1542,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	FULL JOIN kept_points mp USING (program_id, period, period_no, member_id)
 	WHERE t.points IS DISTINCT FROM mp.points
 	UNION ALL
-	SELECT c.program_id, c.period, c.period_no, NULL, c.points,
-		format('board_counts has %s members, events give %s',
-			coalesce(k.members, 0), coalesce(c.members, 0))
+	SELECT c.program_id, c.period, c.period_no, NULL, c.bucket,
+		format('board_counts has %s members at level %s, events give %s',
+			coalesce(k.members, 0), c.level, coalesce(c.members, 0))
 	FROM counts c
-	FULL JOIN kept k USING (program_id, period, period_no, points)
+	FULL JOIN kept k USING (program_id, period, period_no, level, bucket)
 	WHERE c.members IS DISTINCT FROM k.members
 $$;
 
@@ -1546,14 +1576,17 @@ BEGIN
 	GROUP BY 1, 2, 3, 4;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	-- less the transaction's pending moves, which its commit will add
-	INSERT INTO gifq.board_counts (program_id, period, period_no, points, slot, members)
-	SELECT c.program_id, c.period, c.period_no, c.points, 0, sum(c.members)
-	FROM (SELECT mp.program_id, mp.period, mp.period_no, mp.points, 1 AS members
-		FROM gifq.member_points mp
+	INSERT INTO gifq.board_counts (program_id, period, period_no, level, bucket, slot,
+		members)
+	SELECT c.program_id, c.period, c.period_no, c.level, c.bucket, 0, sum(c.members)
+	FROM (SELECT mp.program_id, mp.period, mp.period_no, k::smallint AS level,
+			mp.points >> (5 * k) AS bucket, 1 AS members
+		FROM gifq.member_points mp, generate_series(0, 12) k
+		WHERE k = 0 OR mp.points >> (5 * k) > 0
 		UNION ALL
-		SELECT p.program_id, p.period, p.period_no, p.points, -p.members
+		SELECT p.program_id, p.period, p.period_no, p.level, p.bucket, -p.members
 		FROM gifq.board_pending() p) c
-	GROUP BY 1, 2, 3, 4
+	GROUP BY 1, 2, 3, 4, 5
 	HAVING sum(c.members) <> 0;
 	RETURN n;
 END $$;
@@ -1594,31 +1627,32 @@ BEGIN
 	-- count of 0, in key order; sum them into the lowest slot and delete
 	-- the others (all of them for a sum of 0)
 	WITH spread AS (
-		SELECT c.program_id, c.period, c.period_no, c.points
+		SELECT c.program_id, c.period, c.period_no, c.level, c.bucket
 		FROM gifq.board_counts c
-		GROUP BY 1, 2, 3, 4
+		GROUP BY 1, 2, 3, 4, 5
 		HAVING count(*) > 1 OR sum(c.members) = 0
 	), locked AS (
-		SELECT c.program_id, c.period, c.period_no, c.points, c.slot, c.members
-		FROM gifq.board_counts c JOIN spread s USING (program_id, period, period_no, points)
-		ORDER BY c.program_id, c.period, c.period_no, c.points, c.slot
+		SELECT c.program_id, c.period, c.period_no, c.level, c.bucket, c.slot, c.members
+		FROM gifq.board_counts c
+		JOIN spread s USING (program_id, period, period_no, level, bucket)
+		ORDER BY c.program_id, c.period, c.period_no, c.level, c.bucket, c.slot
 		FOR UPDATE OF c
 	), sums AS (
-		SELECT l.program_id, l.period, l.period_no, l.points, min(l.slot) AS slot,
-			sum(l.members) AS members
-		FROM locked l GROUP BY 1, 2, 3, 4
+		SELECT l.program_id, l.period, l.period_no, l.level, l.bucket,
+			min(l.slot) AS slot, sum(l.members) AS members
+		FROM locked l GROUP BY 1, 2, 3, 4, 5
 	), kept AS (
 		UPDATE gifq.board_counts c SET members = s.members
 		FROM sums s
-		WHERE (c.program_id, c.period, c.period_no, c.points, c.slot)
-			= (s.program_id, s.period, s.period_no, s.points, s.slot)
+		WHERE (c.program_id, c.period, c.period_no, c.level, c.bucket, c.slot)
+			= (s.program_id, s.period, s.period_no, s.level, s.bucket, s.slot)
 			AND s.members <> 0
 		RETURNING 1
 	), gone AS (
 		DELETE FROM gifq.board_counts c
-		USING locked l JOIN sums s USING (program_id, period, period_no, points)
-		WHERE (c.program_id, c.period, c.period_no, c.points, c.slot)
-			= (l.program_id, l.period, l.period_no, l.points, l.slot)
+		USING locked l JOIN sums s USING (program_id, period, period_no, level, bucket)
+		WHERE (c.program_id, c.period, c.period_no, c.level, c.bucket, c.slot)
+			= (l.program_id, l.period, l.period_no, l.level, l.bucket, l.slot)
 			AND (l.slot <> s.slot OR s.members = 0)
 		RETURNING 1
 	)

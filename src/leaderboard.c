@@ -3,8 +3,9 @@
  *	  A transaction's changes to the leaderboards' counts, written at commit.
  *
  * gifq.board_counts holds how many members have each points value on each
- * board (see the leaderboards section of sql/gifq--0.3.0--0.4.0.sql), so
- * that a rank is a sum over the values above it.  Every event moves its
+ * board, and each range of 32^k values (see the leaderboards section of
+ * sql/gifq--0.3.0--0.4.0.sql), so that a rank is a short sum of counts.
+ * gifq.board_note turns a move into one per level.  Every event moves its
  * member from one value to another.  Were the trigger to update the count
  * rows at once, a transaction of many events (gifq_record_events, a
  * backfill) would update the same few rows once per event, and each
@@ -63,13 +64,24 @@
 /* compact the list when it fills up beyond this many moves */
 #define BOARD_COMPACT_AT 4096
 
-/* One member joining (+1) or leaving (-1) a points value on a board. */
+/*
+ * Counts are kept at several levels: level k counts the members whose
+ * points >> (BOARD_BITS * k) equal a bucket, so a rank sums at most 31
+ * buckets a level instead of every value above (see gifq.board_rows).
+ * Level 0 is the points themselves; buckets of 0 above it are never read
+ * and not kept.  13 levels of 5 bits cover any bigint.
+ */
+#define BOARD_BITS 5
+#define BOARD_LEVELS 13
+
+/* One member joining (+1) or leaving (-1) a bucket of a board. */
 typedef struct BoardMove
 {
 	int64		program_id;
-	int64		points;
+	int64		bucket;
 	int64		members;
 	int32		period_no;
+	int16		level;
 	char		period;			/* 'a'll, 'd'ay, 'w'eek, 'm'onth */
 	SubTransactionId subid;
 } BoardMove;
@@ -127,7 +139,7 @@ period_name(char code)
 /*
  * move_cmp
  *		qsort order of moves: subtransaction, then count (program, period,
- *		period number, points).
+ *		period number, level, bucket).
  */
 static int
 move_cmp(const void *a, const void *b)
@@ -143,8 +155,10 @@ move_cmp(const void *a, const void *b)
 		return x->period < y->period ? -1 : 1;
 	if (x->period_no != y->period_no)
 		return x->period_no < y->period_no ? -1 : 1;
-	if (x->points != y->points)
-		return x->points < y->points ? -1 : 1;
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
 	return 0;
 }
 
@@ -203,19 +217,21 @@ array_of(Datum *elems, int n, Oid type)
 }
 
 /*
- * The commit-time upsert: $1 .. $5 the summed moves' programs, periods,
- * period numbers, points and members (arrays), $6 the slot.  Rows go in
- * key order, so concurrent commits lock shared counts in one order.
+ * The commit-time upsert: $1 .. $6 the summed moves' programs, periods,
+ * period numbers, levels, buckets and members (arrays), $7 the slot.
+ * Rows go in key order, so concurrent commits lock shared counts in one
+ * order.
  */
 #define FLUSH_SQL \
 	"INSERT INTO gifq.board_counts AS c" \
-	" (program_id, period, period_no, points, slot, members)" \
-	" SELECT u.program_id, u.period, u.period_no, u.points, $6, u.members" \
+	" (program_id, period, period_no, level, bucket, slot, members)" \
+	" SELECT u.program_id, u.period, u.period_no, u.level, u.bucket, $7," \
+	"  u.members" \
 	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
 	"  pg_catalog.unnest($3), pg_catalog.unnest($4)," \
-	"  pg_catalog.unnest($5))" \
-	"  AS u(program_id, period, period_no, points, members)" \
-	" ORDER BY 1, 2, 3, 4" \
+	"  pg_catalog.unnest($5), pg_catalog.unnest($6))" \
+	"  AS u(program_id, period, period_no, level, bucket, members)" \
+	" ORDER BY 1, 2, 3, 4, 5" \
 	" ON CONFLICT ON CONSTRAINT board_counts_pkey DO UPDATE" \
 	" SET members = c.members OPERATOR(pg_catalog.+) EXCLUDED.members"
 
@@ -230,7 +246,7 @@ static void
 flush(void)
 {
 	static const Oid argtypes[] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
 	Oid			nsp;
 	Oid			relid;
 	HeapTuple	reltup;
@@ -240,9 +256,10 @@ flush(void)
 	Datum	   *programs;
 	Datum	   *periods;
 	Datum	   *period_nos;
-	Datum	   *points;
+	Datum	   *levels;
+	Datum	   *buckets;
 	Datum	   *members;
-	Datum		values[6];
+	Datum		values[7];
 
 	if (nmoves == 0)
 		return;
@@ -270,22 +287,25 @@ flush(void)
 	programs = palloc(nmoves * sizeof(Datum));
 	periods = palloc(nmoves * sizeof(Datum));
 	period_nos = palloc(nmoves * sizeof(Datum));
-	points = palloc(nmoves * sizeof(Datum));
+	levels = palloc(nmoves * sizeof(Datum));
+	buckets = palloc(nmoves * sizeof(Datum));
 	members = palloc(nmoves * sizeof(Datum));
 	for (int i = 0; i < nmoves; i++)
 	{
 		programs[i] = Int64GetDatum(moves[i].program_id);
 		periods[i] = CStringGetTextDatum(period_name(moves[i].period));
 		period_nos[i] = Int32GetDatum(moves[i].period_no);
-		points[i] = Int64GetDatum(moves[i].points);
+		levels[i] = Int16GetDatum(moves[i].level);
+		buckets[i] = Int64GetDatum(moves[i].bucket);
 		members[i] = Int64GetDatum(moves[i].members);
 	}
 	values[0] = array_of(programs, nmoves, INT8OID);
 	values[1] = array_of(periods, nmoves, TEXTOID);
 	values[2] = array_of(period_nos, nmoves, INT4OID);
-	values[3] = array_of(points, nmoves, INT8OID);
-	values[4] = array_of(members, nmoves, INT8OID);
-	values[5] = Int32GetDatum(MyProcPid % BOARD_SLOTS);
+	values[3] = array_of(levels, nmoves, INT2OID);
+	values[4] = array_of(buckets, nmoves, INT8OID);
+	values[5] = array_of(members, nmoves, INT8OID);
+	values[6] = Int32GetDatum(MyProcPid % BOARD_SLOTS);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner,
@@ -293,7 +313,7 @@ flush(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ledger_run(ledger_plan_generic(&plan_flush, FLUSH_SQL, 6, argtypes),
+	ledger_run(ledger_plan_generic(&plan_flush, FLUSH_SQL, 7, argtypes),
 			   values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	PopActiveSnapshot();
@@ -350,26 +370,13 @@ board_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-PG_FUNCTION_INFO_V1(gifq_board_note);
-
 /*
- * gifq_board_note
- *		gifq.board_note(program_id, period, period_no, points, members):
- *		note that members (+1 or -1) joined or left a points value on a
- *		board, to be written at commit.  The list lives in
- *		TopTransactionContext; throws only when out of memory.
+ * add_move
+ *		Append one move to the list, growing or compacting it when full.
  */
-Datum
-gifq_board_note(PG_FUNCTION_ARGS)
+static void
+add_move(const BoardMove *move)
 {
-	BoardMove  *m;
-
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(board_xact_callback, NULL);
-		RegisterSubXactCallback(board_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
 	if (moves == NULL)
 	{
 		maxmoves = 64;
@@ -387,13 +394,47 @@ gifq_board_note(PG_FUNCTION_ARGS)
 			moves = repalloc_huge(moves, (Size) maxmoves * sizeof(BoardMove));
 		}
 	}
-	m = &moves[nmoves++];
-	m->program_id = PG_GETARG_INT64(0);
-	m->period = period_code(PG_GETARG_TEXT_PP(1));
-	m->period_no = PG_GETARG_INT32(2);
-	m->points = PG_GETARG_INT64(3);
-	m->members = PG_GETARG_INT64(4);
-	m->subid = GetCurrentSubTransactionId();
+	moves[nmoves++] = *move;
+}
+
+PG_FUNCTION_INFO_V1(gifq_board_note);
+
+/*
+ * gifq_board_note
+ *		gifq.board_note(program_id, period, period_no, points, members):
+ *		note that members (+1 or -1) joined or left a points value (> 0)
+ *		on a board, to be written at commit: the value's bucket at each
+ *		level where it is not 0.  The list lives in TopTransactionContext;
+ *		throws only when out of memory.
+ */
+Datum
+gifq_board_note(PG_FUNCTION_ARGS)
+{
+	BoardMove	move;
+	int64		points = PG_GETARG_INT64(3);
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(board_xact_callback, NULL);
+		RegisterSubXactCallback(board_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	if (points <= 0)
+		elog(ERROR, "gifq.board_note needs points above 0, not " INT64_FORMAT,
+			 points);
+	move.program_id = PG_GETARG_INT64(0);
+	move.period = period_code(PG_GETARG_TEXT_PP(1));
+	move.period_no = PG_GETARG_INT32(2);
+	move.members = PG_GETARG_INT64(4);
+	move.subid = GetCurrentSubTransactionId();
+	for (int level = 0; level < BOARD_LEVELS; level++)
+	{
+		move.level = level;
+		move.bucket = points >> (BOARD_BITS * level);
+		if (level > 0 && move.bucket == 0)
+			break;
+		add_move(&move);
+	}
 	PG_RETURN_VOID();
 }
 
@@ -402,8 +443,8 @@ PG_FUNCTION_INFO_V1(gifq_board_pending);
 /*
  * gifq_board_pending
  *		gifq.board_pending(): the transaction's moves not yet written, summed
- *		per count: (program_id, period, period_no, points, members).  Reads
- *		add them to gifq.board_counts.  Usually no rows.
+ *		per count: (program_id, period, period_no, level, bucket, members).
+ *		Reads add them to gifq.board_counts.  Usually no rows.
  */
 Datum
 gifq_board_pending(PG_FUNCTION_ARGS)
@@ -423,8 +464,8 @@ gifq_board_pending(PG_FUNCTION_ARGS)
 	{
 		int64		sum = 0;
 		int			j = i;
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 
 		for (; j < nmoves && move_cmp(&sorted[i], &sorted[j]) == 0; j++)
 			sum += sorted[j].members;
@@ -433,8 +474,9 @@ gifq_board_pending(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(sorted[i].program_id);
 			values[1] = CStringGetTextDatum(period_name(sorted[i].period));
 			values[2] = Int32GetDatum(sorted[i].period_no);
-			values[3] = Int64GetDatum(sorted[i].points);
-			values[4] = Int64GetDatum(sum);
+			values[3] = Int16GetDatum(sorted[i].level);
+			values[4] = Int64GetDatum(sorted[i].bucket);
+			values[5] = Int64GetDatum(sum);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 								 nulls);
 		}

@@ -920,16 +920,16 @@ SELECT pg_temp.all_boards('tap-lbr') AS boards_before \gset
 WITH s AS (
 	UPDATE gifq.board_counts SET members = members - 2
 	WHERE program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-lbr') AND period = 'all'
-	RETURNING program_id, period, period_no, points, slot)
-INSERT INTO gifq.board_counts (program_id, period, period_no, points, slot, members)
-SELECT program_id, period, period_no, points, (slot + 1) % 16, 2 FROM s
+	RETURNING program_id, period, period_no, level, bucket, slot)
+INSERT INTO gifq.board_counts (program_id, period, period_no, level, bucket, slot, members)
+SELECT program_id, period, period_no, level, bucket, (slot + 1) % 16, 2 FROM s
 UNION ALL
-(SELECT program_id, period, period_no, 7777, 3, 0 FROM s LIMIT 1);
+(SELECT program_id, period, period_no, 0, 7777, 3, 0 FROM s LIMIT 1);
 SELECT lives_ok($$SELECT gifq.board_prune()$$, 'prune: runs');
 SELECT is(pg_temp.all_boards('tap-lbr'), :'boards_before', 'prune: the boards are the same');
-SELECT is_empty($$SELECT program_id, period, period_no, points FROM gifq.board_counts
-	GROUP BY 1, 2, 3, 4 HAVING count(*) > 1 OR sum(members) = 0$$,
-	'prune: one count per value, none of 0');
+SELECT is_empty($$SELECT program_id, period, period_no, level, bucket FROM gifq.board_counts
+	GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1 OR sum(members) = 0$$,
+	'prune: one count per bucket, none of 0');
 SELECT is_empty($$SELECT 1 FROM gifq.member_points mp JOIN gifq.programs p ON p.id = mp.program_id
 	WHERE mp.period <> 'all' AND mp.period_no < gifq.period_no(mp.period, now() AT TIME ZONE p.timezone) - 1$$,
 	'prune: no rows of periods before the previous one');
