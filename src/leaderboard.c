@@ -359,6 +359,8 @@ board_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			i = nmoves;
 
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
 	while (i > 0 && moves[i - 1].subid >= mySubid)
 		i--;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
