@@ -61,6 +61,10 @@ SELECT gifq_set_points_expiry('upgraded', '90 days');
 SELECT points_awarded FROM gifq_record_event('upgraded', 'old-member', 'deal.closed', 'ev-2',
 	'2026-01-10 11:00+00');
 SELECT count(*) AS lots, sum(remaining) AS expiring FROM gifq.point_lots;
+-- the board counts the event recorded under 0.4.0 (counted by the update)
+-- and the one recorded now
+SELECT rank, member, points FROM gifq_leaderboard('upgraded');
+SELECT count(*) AS board_problems FROM gifq.board_verify();
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend

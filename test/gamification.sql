@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(234);
+SELECT plan(275);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -1002,6 +1002,182 @@ SELECT throws_ok($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'zed')$$, 'QG
 SELECT throws_ok($$SELECT * FROM gifq_leaderboard_around('tap-lb', 'ava', radius => -1)$$, 'QG115',
 	'invalid radius -1', 'around: a negative radius is QG115');
 
+-- the counts the boards are read from agree with the events
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'board counts: member_points and board_counts agree with the events');
+
+-- Random boards: the fast path (everyone) and the cohort path against a
+-- plain rank() over gifq.events.  Rules of 0 to 50 points (ties), members
+-- without events (r36 .. r40, zero points), events recorded in random
+-- order over 80 days (most of them late: an earlier period than events
+-- recorded before them), and more in the current week and day.
+CREATE FUNCTION pg_temp.ref_board(_program text, _period text, _cohort jsonb)
+RETURNS TABLE(pos bigint, rnk bigint, member text, points bigint) LANGUAGE sql AS $$
+	WITH w AS (
+		SELECT p.id, CASE WHEN _period = 'all' THEN '-infinity'::timestamptz
+				ELSE date_trunc(_period, now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone END AS since,
+			CASE WHEN _period = 'all' THEN 'infinity'::timestamptz
+				ELSE (date_trunc(_period, now() AT TIME ZONE p.timezone) + ('1 ' || _period)::interval)
+					AT TIME ZONE p.timezone END AS until
+		FROM gifq.programs p WHERE p.code = _program
+	), pts AS (
+		SELECT m.id, m.external_id, coalesce((SELECT sum(e.points) FROM gifq.events e
+			WHERE e.member_id = m.id AND e.occurred_at >= w.since AND e.occurred_at < w.until), 0)::bigint AS points
+		FROM gifq.members m JOIN w ON m.program_id = w.id
+		WHERE m.attributes @> _cohort
+	)
+	SELECT row_number() OVER (ORDER BY points DESC, id), rank() OVER (ORDER BY points DESC),
+		external_id, points
+	FROM pts
+$$;
+-- every member's rows around them, from the reference and from the API
+CREATE FUNCTION pg_temp.ref_around(_program text, _period text, _cohort jsonb, _radius integer)
+RETURNS text LANGUAGE sql AS $$
+	WITH b AS MATERIALIZED (SELECT * FROM pg_temp.ref_board(_program, _period, _cohort))
+	SELECT string_agg(x.member || ': ' || (SELECT string_agg(format('%s %s %s', y.rnk, y.member, y.points),
+			', ' ORDER BY y.pos) FROM b y WHERE y.pos BETWEEN x.pos - _radius AND x.pos + _radius),
+		' | ' ORDER BY x.member)
+	FROM b x
+$$;
+CREATE FUNCTION pg_temp.around(_program text, _period text, _cohort jsonb, _radius integer)
+RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(m.external_id || ': ' || (SELECT string_agg(format('%s %s %s', a.rank, a.member, a.points), ', ')
+			FROM gifq_leaderboard_around(_program, m.external_id, _period, _cohort, _radius) a),
+		' | ' ORDER BY m.external_id)
+	FROM gifq.members m JOIN gifq.programs p ON p.id = m.program_id
+	WHERE p.code = _program AND m.attributes @> _cohort
+$$;
+CREATE FUNCTION pg_temp.ref_top(_program text, _period text, _cohort jsonb, _top integer)
+RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(format('%s %s %s', rnk, member, points), ', ' ORDER BY pos)
+	FROM pg_temp.ref_board(_program, _period, _cohort) WHERE pos <= _top
+$$;
+CREATE FUNCTION pg_temp.top(_program text, _period text, _cohort jsonb, _top integer)
+RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(format('%s %s %s', rank, member, points), ', ')
+	FROM gifq_leaderboard(_program, _period, _cohort, _top)
+$$;
+-- every board of the program, for before-and-after comparisons
+CREATE FUNCTION pg_temp.all_boards(_program text) RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(pg_temp.around(_program, k, c, 3) || ' || ' || pg_temp.top(_program, k, c, 10000),
+		' ### ' ORDER BY k, c)
+	FROM unnest(ARRAY['day', 'week', 'month', 'all']) k, unnest(ARRAY['{}', '{"team": "a"}']::jsonb[]) c
+$$;
+
+SELECT setseed(0.4242);
+SELECT gifq_create_program('tap-lbr', 'USD', 'PTS', 100, 'America/New_York');
+SELECT count(gifq_upsert_member('tap-lbr', 'r' || i, NULL, NULL,
+	jsonb_build_object('team', (ARRAY['a', 'b', 'c'])[1 + i % 3]))) FROM generate_series(1, 40) i;
+SELECT count(gifq_set_rule('tap-lbr', 'e' || k, (ARRAY[0, 5, 10, 10, 25, 50])[k]))
+FROM generate_series(1, 6) k;
+SELECT count(*) FROM (
+	SELECT i, 1 + floor(random() * 35)::integer AS m, 1 + floor(random() * 6)::integer AS k,
+		now() - random() * CASE WHEN i <= 150 THEN interval '80 days'
+			WHEN i <= 230 THEN now() - date_trunc('week', now() AT TIME ZONE 'America/New_York')
+				AT TIME ZONE 'America/New_York'
+			ELSE now() - date_trunc('day', now() AT TIME ZONE 'America/New_York')
+				AT TIME ZONE 'America/New_York' END AS at
+	FROM generate_series(1, 300) i ORDER BY random()) x,
+	LATERAL gifq_record_event('tap-lbr', 'r' || m, 'e' || k, 'lbr-' || i, at) e;
+SELECT ok((SELECT count(*) FROM gifq_leaderboard('tap-lbr', 'day', top => 10000) WHERE points > 0) >= 5
+	AND (SELECT count(*) FROM gifq_leaderboard('tap-lbr', 'all', top => 10000) WHERE points = 0) >= 5
+	AND (SELECT count(*) > count(DISTINCT rank) FROM gifq_leaderboard('tap-lbr', 'all', top => 10000)),
+	'random boards: members with points today, without points, and ties');
+
+-- a late event counts in all time, not in the current day or month
+SELECT points AS day_before FROM gifq_leaderboard_around('tap-lbr', 'r1', 'day', radius => 0) \gset
+SELECT points AS month_before FROM gifq_leaderboard_around('tap-lbr', 'r1', 'month', radius => 0) \gset
+SELECT points AS all_before FROM gifq_leaderboard_around('tap-lbr', 'r1', 'all', radius => 0) \gset
+SELECT count(*) FROM gifq_record_event('tap-lbr', 'r1', 'e6', 'lbr-late', now() - interval '45 days');
+SELECT is((SELECT points FROM gifq_leaderboard_around('tap-lbr', 'r1', 'day', radius => 0)),
+	:day_before::bigint, 'late event: not in the current day');
+SELECT is((SELECT points FROM gifq_leaderboard_around('tap-lbr', 'r1', 'month', radius => 0)),
+	:month_before::bigint, 'late event: not in the current month');
+SELECT is((SELECT points FROM gifq_leaderboard_around('tap-lbr', 'r1', 'all', radius => 0)),
+	:all_before + 50::bigint, 'late event: in all time');
+
+-- attributes that change move a member between cohorts' boards
+SELECT gifq_upsert_member('tap-lbr', 'r2', attributes => '{"team": "a"}') > 0 AS moved;
+SELECT ok(EXISTS (SELECT 1 FROM gifq_leaderboard('tap-lbr', 'all', '{"team": "a"}', 10000) WHERE member = 'r2')
+	AND NOT EXISTS (SELECT 1 FROM gifq_leaderboard('tap-lbr', 'all', '{"team": "c"}', 10000) WHERE member = 'r2'),
+	'cohort: a member whose attributes change moves to the other cohort''s board');
+
+SELECT is(pg_temp.top('tap-lbr', k, c, 10000), pg_temp.ref_top('tap-lbr', k, c, 10000),
+	format('random board: gifq_leaderboard %s %s is rank() over the events', k, c))
+FROM unnest(ARRAY['day', 'week', 'month', 'all']) k, unnest(ARRAY['{}', '{"team": "a"}']::jsonb[]) c;
+SELECT is(pg_temp.around('tap-lbr', k, c, 2), pg_temp.ref_around('tap-lbr', k, c, 2),
+	format('random board: gifq_leaderboard_around %s %s, every member, is rank() over the events', k, c))
+FROM unnest(ARRAY['day', 'week', 'month', 'all']) k, unnest(ARRAY['{}', '{"team": "a"}']::jsonb[]) c;
+SELECT is(pg_temp.top('tap-lbr', 'all', '{}', 7), pg_temp.ref_top('tap-lbr', 'all', '{}', 7),
+	'random board: the top 7 (a tie across the cut) are the reference''s');
+SELECT is(pg_temp.around('tap-lbr', 'week', '{}', 1000), pg_temp.ref_around('tap-lbr', 'week', '{}', 1000),
+	'random board: a radius wider than the board gives the whole board to everyone');
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'random board: the counts agree with the events');
+
+-- pruning: old periods go, slots fold into one row per value, and the
+-- boards do not change
+SELECT pg_temp.all_boards('tap-lbr') AS boards_before \gset
+-- (as if another session had counted some members: each value of all
+-- time split over two slots, one of them negative, and a count of 0)
+WITH s AS (
+	UPDATE gifq.board_counts SET members = members - 2
+	WHERE program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-lbr') AND period = 'all'
+	RETURNING program_id, period, period_no, level, bucket, slot)
+INSERT INTO gifq.board_counts (program_id, period, period_no, level, bucket, slot, members)
+SELECT program_id, period, period_no, level, bucket, (slot + 1) % 16, 2 FROM s
+UNION ALL
+(SELECT program_id, period, period_no, 0, 7777, 3, 0 FROM s LIMIT 1);
+SELECT lives_ok($$SELECT gifq.board_prune()$$, 'prune: runs');
+SELECT is(pg_temp.all_boards('tap-lbr'), :'boards_before', 'prune: the boards are the same');
+SELECT is_empty($$SELECT program_id, period, period_no, level, bucket FROM gifq.board_counts
+	GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1 OR sum(members) = 0$$,
+	'prune: one count per bucket, none of 0');
+SELECT is_empty($$SELECT 1 FROM gifq.member_points mp JOIN gifq.programs p ON p.id = mp.program_id
+	WHERE mp.period <> 'all' AND mp.period_no < gifq.period_no(mp.period, now() AT TIME ZONE p.timezone) - 1$$,
+	'prune: no rows of periods before the previous one');
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'prune: the counts agree with the events');
+-- rebuilding from the events gives the same boards
+SELECT ok(gifq.board_rebuild() > 0, 'rebuild: runs');
+SELECT is(pg_temp.all_boards('tap-lbr'), :'boards_before', 'rebuild: the boards are the same');
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'rebuild: the counts agree with the events');
+
+-- a transaction's count changes wait in memory for its commit: a
+-- subtransaction that rolls back takes its own with it, and a long list
+-- is compacted
+DO $$
+BEGIN
+	PERFORM gifq_record_event('tap-lbr', 'r3', 'e6', 'lbr-undone', now());
+	RAISE EXCEPTION 'undo';
+EXCEPTION WHEN raise_exception THEN
+	NULL;
+END $$;
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'subtransaction: an event rolled back leaves the counts as they were');
+DO $$
+BEGIN
+	BEGIN
+		PERFORM gifq_record_event('tap-lbr', 'r3', 'e6', 'lbr-kept', now());
+		BEGIN
+			PERFORM gifq_record_event('tap-lbr', 'r4', 'e5', 'lbr-undone-2', now());
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+		PERFORM gifq_record_event('tap-lbr', 'r4', 'e4', 'lbr-kept-2', now());
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+END $$;
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'nested subtransactions: the events of those that commit count, of those rolled back not');
+SELECT count(*) FROM gifq_record_events('tap-lbr', (SELECT jsonb_agg(jsonb_build_object(
+	'member', 'r' || (1 + i % 35), 'event_type', 'e' || (2 + i % 5), 'idempotency_key', 'lbr-many-' || i,
+	'occurred_at', now() - (i % 50) * interval '1 day')) FROM generate_series(1, 700) i));
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'many events in one transaction: the counts agree with the events');
+SELECT is(pg_temp.around('tap-lbr', 'all', '{}', 2), pg_temp.ref_around('tap-lbr', 'all', '{}', 2),
+	'many events in one transaction: gifq_leaderboard_around all is rank() over the events');
+
 -- the ledger agrees with the events
 SELECT is_empty($$SELECT e.id FROM gifq.events e LEFT JOIN gifq.transfers t ON t.id = e.transfer_id
 	WHERE (e.points > 0) <> (t.id IS NOT NULL) OR t.amount <> e.points
@@ -1011,6 +1187,22 @@ SELECT is((SELECT string_agg(format('%s=%s', m, (gifq_member_balance('tap-ev', m
 		ORDER BY m) FROM unnest(ARRAY['ana', 'bob', 'cy']) m),
 	'ana=158 PTS,bob=82 PTS,cy=72 PTS', 'ledger: the members'' balances are the sum of their events (cy: less 5)');
 SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'ledger: verify finds nothing wrong');
+
+-- one statement of many events (as a faster recording path may insert
+-- them): each member's rows and the counts move once per board, exactly
+-- (straight into gifq.events, so after the ledger's checks above)
+INSERT INTO gifq.events (program_id, member_id, event_type, idempotency_key, occurred_at,
+	occurred_given, attributes, base_points, points, balance_after, details)
+SELECT p.id, m.id, 'e3', 'lbr-multi-' || i,
+	now() - (i % 4) * interval '9 days' - (i % 7) * interval '1 hour', true, '{}',
+	10, 10 * (i % 3), 0, '{}'
+FROM generate_series(1, 90) i
+JOIN gifq.programs p ON p.code = 'tap-lbr'
+JOIN gifq.members m ON m.program_id = p.id AND m.external_id = 'r' || (1 + i % 38);
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'multi-row insert: the counts agree with the events');
+SELECT is(pg_temp.around('tap-lbr', k, '{}', 2), pg_temp.ref_around('tap-lbr', k, '{}', 2),
+	format('multi-row insert: gifq_leaderboard_around %s is rank() over the events', k))
+FROM unnest(ARRAY['day', 'month', 'all']) k;
 
 SELECT * FROM finish();
 ROLLBACK;
