@@ -999,8 +999,10 @@ BEGIN
 	RETURN total;
 END $$;
 
--- 0.4.0 read boards from the events; what it recorded is counted now
+-- 0.4.0 read boards from the events (by program and time, an index every
+-- event paid for and nothing reads now); what it recorded is counted now
 DROP FUNCTION gifq.leaderboard(text, text, jsonb);
+DROP INDEX gifq.events_program_time;
 SELECT gifq.board_rebuild() IS NOT NULL AS boards_counted;
 
 ------------------------------------------------------------------------
