@@ -49,8 +49,10 @@ done
 pg_isready -q || { echo "server under valgrind did not start" >&2; exit 1; }
 
 status=0
-# GIFQ_MEMCHECK_PARTS: any of regress, pgtap, worker (default: all three)
-parts=" ${GIFQ_MEMCHECK_PARTS:-regress pgtap worker} "
+# GIFQ_MEMCHECK_PARTS: any of regress, isolation, pgtap, worker (default:
+# all four).  The isolation specs commit (the pgTAP suites roll back), so
+# they run what happens at commit: the leaderboard's counts, for one.
+parts=" ${GIFQ_MEMCHECK_PARTS:-regress isolation pgtap worker} "
 part() { [[ $parts == *" $1 "* ]]; }
 if part regress; then
 	regress=$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//' | tr '\n' ' ')
@@ -58,6 +60,13 @@ if part regress; then
 		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --inputdir=. \
 		--outputdir="$GIFQ_WORK/regress" --dbname=gifq_vg --load-extension=gifq \
 		$regress) || status=1
+fi
+if part isolation; then
+	specs=$(cd "$GIFQ_WORK/test/specs" && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')
+	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --inputdir=test \
+		--outputdir="$GIFQ_WORK/isolation" --dbname=gifq_vg_iso --load-extension=gifq \
+		$specs) || status=1
 fi
 if part pgtap; then
 	as_pg createdb gifq_vg_tap
