@@ -46,6 +46,7 @@
 
 #include "events.h"
 #include "gifq.h"
+#include "arrays.h"
 #include "ledger.h"
 #include "money.h"
 #include "streaks.h"
@@ -195,27 +196,6 @@ typedef struct Batch
  * Small helpers
  * ----------------------------------------------------------------------
  */
-
-static Datum
-int8_array(const int64 *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Int64GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-text_array(const char *const *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
 
 static Datum
 column(uint64 row, int n, bool *isnull)

@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "gifq.h"
+#include "arrays.h"
 #include "ledger.h"
 #include "streaks.h"
 
@@ -315,49 +316,6 @@ streak_cmp(const void *a, const void *b)
 	return strcmp(x->streak_type, y->streak_type);
 }
 
-static Datum
-int8_array(const int64 *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Int64GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-int4_array(const int32 *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Int32GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true,
-										   TYPALIGN_INT));
-}
-
-static Datum
-text_array(char *const *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-timestamptz_array(const TimestampTz *v, int n)
-{
-	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
-
-	for (int i = 0; i < n; i++)
-		d[i] = TimestampTzGetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /*
  * streaks_record_batch
  *		Keep the streaks of n events of one program just inserted (in this
@@ -396,7 +354,7 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 
 	/* the program's streak types that count the batch's event types */
 	values[0] = Int64GetDatum(program_id);
-	values[1] = text_array(event_types, n);
+	values[1] = text_array((const char *const *) event_types, n);
 	ledger_run(ledger_plan_generic(&plan_batch_types,
 								   "SELECT s.streak_type, s.event_type, s.grace_periods"
 								   " FROM gifq.streak_types s"
@@ -455,7 +413,7 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 		}
 		values[0] = Int64GetDatum(program_id);
 		values[1] = int8_array(members, nhits);
-		values[2] = text_array(names, nhits);
+		values[2] = text_array((const char *const *) names, nhits);
 		values[3] = timestamptz_array(ats, nhits);
 		ledger_run(ledger_plan_generic(&plan_batch_periods,
 									   "WITH u AS ("
@@ -518,7 +476,7 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 			names[s] = streaks[s].streak_type;
 		}
 		values[0] = int8_array(members, nstreaks);
-		values[1] = text_array(names, nstreaks);
+		values[1] = text_array((const char *const *) names, nstreaks);
 		ledger_run(ledger_plan_generic(&plan_batch_streaks,
 									   "SELECT s.member_id, s.streak_type, s.current_streak,"
 									   " s.longest_streak, s.last_period_no, s.last_qualifying_event"
@@ -619,7 +577,7 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 			return;
 		values[0] = Int64GetDatum(program_id);
 		values[1] = int8_array(members, m);
-		values[2] = text_array(names, m);
+		values[2] = text_array((const char *const *) names, m);
 		values[3] = int4_array(current, m);
 		values[4] = int4_array(longest, m);
 		values[5] = int4_array(last, m);
