@@ -76,6 +76,9 @@ BEGIN
 		ORDER BY k
 	LOOP
 		IF run_start IS NULL THEN
+			SELECT g.code AS program, m.external_id AS member INTO award
+			FROM gifq.members m JOIN gifq.programs g ON g.id = m.program_id
+			WHERE m.id = NEW.member_id;
 			SELECT t.grace_periods INTO grace FROM gifq.streak_types t
 			WHERE t.program_id = NEW.program_id AND t.streak_type = NEW.streak_type;
 			-- the latest period that starts a run: the first, or one after
@@ -86,9 +89,6 @@ BEGIN
 				WHERE member_id = NEW.member_id AND streak_type = NEW.streak_type) p
 			WHERE p.gap IS NULL OR p.gap > grace;
 		END IF;
-		SELECT g.code AS program, m.external_id AS member INTO award
-		FROM gifq.members m JOIN gifq.programs g ON g.id = m.program_id
-		WHERE m.id = NEW.member_id;
 		PERFORM @extschema@.gifq_record_event(award.program, award.member, r.event_type,
 			format('%s:%s:%s', r.event_type, NEW.member_id, run_start), NULL,
 			jsonb_build_object('streak_type', NEW.streak_type, 'streak', r.n));
@@ -226,7 +226,6 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	a record;
-	t gifq.transfers;
 	hold gifq.transfers;
 BEGIN
 	SELECT acc.program_id, x.program_id IS NOT NULL AS lots, x.expire_after, p.timezone
@@ -238,8 +237,10 @@ BEGIN
 		IF _new < _old THEN
 			PERFORM gifq.spend_lots(_account, _transfer, _old - _new);
 		ELSE
-			SELECT * INTO t FROM gifq.transfers WHERE id = _transfer;
-			SELECT * INTO hold FROM gifq.transfers WHERE id = t.pending_id;
+			-- a hold on these points that ended gives back; anything else earns
+			SELECT h.* INTO hold FROM gifq.transfers t
+			JOIN gifq.transfers h ON h.id = t.pending_id
+			WHERE t.id = _transfer;
 			IF hold.debit_account_id = _account THEN
 				PERFORM gifq.return_to_lots(hold, _transfer, _new - _old);
 			ELSIF a.expire_after IS NOT NULL THEN

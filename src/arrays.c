@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  * arrays.c
- *	  SQL arrays from C arrays (int8[], int4[], text[], timestamptz[]), in
- *	  the current memory context.  A batch passes its rows to one statement
- *	  as arrays: one plan and one execution for the whole batch.
+ *	  SQL arrays from C arrays (int8[], int4[], text[], timestamptz[], or
+ *	  Datums of any type), in the current memory context.  A batch passes
+ *	  its rows to one statement as arrays: one plan and one execution for
+ *	  the whole batch.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -17,6 +18,19 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+Datum
+datum_array(Datum *elems, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval,
+										   typalign));
+}
 
 Datum
 int8_array(const int64 *v, int n)
@@ -25,8 +39,7 @@ int8_array(const int64 *v, int n)
 
 	for (int i = 0; i < n; i++)
 		d[i] = Int64GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return datum_array(d, n, INT8OID);
 }
 
 Datum
@@ -36,8 +49,7 @@ int4_array(const int32 *v, int n)
 
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true,
-										   TYPALIGN_INT));
+	return datum_array(d, n, INT4OID);
 }
 
 Datum
@@ -47,7 +59,7 @@ text_array(const char *const *v, int n)
 
 	for (int i = 0; i < n; i++)
 		d[i] = CStringGetTextDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return datum_array(d, n, TEXTOID);
 }
 
 Datum
@@ -57,6 +69,5 @@ timestamptz_array(const TimestampTz *v, int n)
 
 	for (int i = 0; i < n; i++)
 		d[i] = TimestampTzGetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return datum_array(d, n, TIMESTAMPTZOID);
 }

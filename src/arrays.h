@@ -16,6 +16,7 @@
 
 #include "utils/timestamp.h"
 
+extern Datum datum_array(Datum *elems, int n, Oid type);
 extern Datum int8_array(const int64 *v, int n);
 extern Datum int4_array(const int32 *v, int n);
 extern Datum text_array(const char *const *v, int n);

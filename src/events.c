@@ -39,6 +39,7 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
 #include "gifq.h"
 #include "events.h"
 #include "ledger.h"
@@ -843,12 +844,8 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 		nulls[10] = 'n';
 	values[11] = Int64GetDatum(t->points_account.id);
 	values[12] = JsonbPGetDatum(details);
-	values[13] = PointerGetDatum(construct_array(t->completed, t->ncompleted, INT8OID,
-												 sizeof(int64), FLOAT8PASSBYVAL,
-												 TYPALIGN_DOUBLE));
-	values[14] = PointerGetDatum(construct_array(t->bonuses, t->ncompleted, INT8OID,
-												 sizeof(int64), FLOAT8PASSBYVAL,
-												 TYPALIGN_DOUBLE));
+	values[13] = datum_array(t->completed, t->ncompleted, INT8OID);
+	values[14] = datum_array(t->bonuses, t->ncompleted, INT8OID);
 
 	PG_TRY();
 	{

@@ -44,9 +44,9 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
 #include "events.h"
 #include "gifq.h"
-#include "arrays.h"
 #include "ledger.h"
 #include "money.h"
 #include "streaks.h"
@@ -595,8 +595,7 @@ read_days(Batch *b)
 		return;
 	values[0] = int8_array(members, m);
 	values[1] = text_array(types, m);
-	values[2] = PointerGetDatum(construct_array(ats, m, TIMESTAMPTZOID, sizeof(TimestampTz),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = datum_array(ats, m, TIMESTAMPTZOID);
 	values[3] = CStringGetTextDatum(b->timezone);
 	ledger_run(ledger_plan_generic(&plan_caps,
 								   "SELECT d.day_start,"
@@ -1141,14 +1140,10 @@ write_counters_and_completions(Batch *b)
 	}
 	if (b->ncompleted == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(b->cc_challenge, b->ncompleted, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(b->cc_member, b->ncompleted, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(b->cc_event, b->ncompleted, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(b->cc_bonus, b->ncompleted, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = datum_array(b->cc_challenge, b->ncompleted, INT8OID);
+	values[1] = datum_array(b->cc_member, b->ncompleted, INT8OID);
+	values[2] = datum_array(b->cc_event, b->ncompleted, INT8OID);
+	values[3] = datum_array(b->cc_bonus, b->ncompleted, INT8OID);
 	ledger_run(ledger_plan_generic(&plan_completions,
 								   "INSERT INTO gifq.challenge_completions"
 								   " (challenge_id, member_id, event_id, bonus)"

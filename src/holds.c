@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
@@ -288,14 +289,9 @@ lock_slots_of(int64 *holds, int nholds)
 {
 	static SPIPlanPtr plan;
 	static const Oid argtypes[] = {INT8ARRAYOID};
-	Datum	   *elems = palloc(nholds * sizeof(Datum));
 	Datum		values[1];
 
-	for (int i = 0; i < nholds; i++)
-		elems[i] = Int64GetDatum(holds[i]);
-	values[0] = PointerGetDatum(construct_array(elems, nholds, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
+	values[0] = int8_array(holds, nholds);
 	ledger_run(ledger_plan_generic(&plan,
 						   "SELECT 1 FROM gifq.account_slots s JOIN ("
 						   " SELECT t.debit_account_id AS account_id, h.debit_slot AS slot"
@@ -309,7 +305,6 @@ lock_slots_of(int64 *holds, int nholds)
 						   " ORDER BY s.account_id, s.slot FOR UPDATE OF s",
 						   1, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	pfree(elems);
 }
 
 PG_FUNCTION_INFO_V1(gifq_end_holds);

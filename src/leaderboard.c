@@ -40,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
 #include "gifq.h"
 #include "ledger.h"
 
@@ -201,22 +202,6 @@ forget(void)
 }
 
 /*
- * array_of
- *		An array of n elements of a type, as a Datum.
- */
-static Datum
-array_of(Datum *elems, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval,
-										   typalign));
-}
-
-/*
  * The commit-time upsert: $1 .. $6 the summed moves' programs, periods,
  * period numbers, levels, buckets and members (arrays), $7 the slot.
  * Rows go in key order, so concurrent commits lock shared counts in one
@@ -299,12 +284,12 @@ flush(void)
 		buckets[i] = Int64GetDatum(moves[i].bucket);
 		members[i] = Int64GetDatum(moves[i].members);
 	}
-	values[0] = array_of(programs, nmoves, INT8OID);
-	values[1] = array_of(periods, nmoves, TEXTOID);
-	values[2] = array_of(period_nos, nmoves, INT4OID);
-	values[3] = array_of(levels, nmoves, INT2OID);
-	values[4] = array_of(buckets, nmoves, INT8OID);
-	values[5] = array_of(members, nmoves, INT8OID);
+	values[0] = datum_array(programs, nmoves, INT8OID);
+	values[1] = datum_array(periods, nmoves, TEXTOID);
+	values[2] = datum_array(period_nos, nmoves, INT4OID);
+	values[3] = datum_array(levels, nmoves, INT2OID);
+	values[4] = datum_array(buckets, nmoves, INT8OID);
+	values[5] = datum_array(members, nmoves, INT8OID);
 	values[6] = Int32GetDatum(MyProcPid % BOARD_SLOTS);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);

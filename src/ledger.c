@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
@@ -223,13 +224,9 @@ void
 ledger_load_accounts(const int64 *ids, int n, LedgerAccount *accounts)
 {
 	static const Oid argtypes[] = {INT8ARRAYOID};
-	Datum	   *elems = palloc(n * sizeof(Datum));
 	Datum		values[1];
 
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = int8_array(ids, n);
 	ledger_run(ledger_plan_generic(&plan_account,
 						   "SELECT id, program_id, currency, debits_must_not_exceed_credits,"
 						   " credits_must_not_exceed_debits, slots,"

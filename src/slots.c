@@ -42,6 +42,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -404,6 +405,25 @@ available(TupleTableSlot *slot)
 }
 
 /*
+ * expiry_set_anywhere
+ *		Whether gifq.points_expiry (relid) has a page.  It has none until a
+ *		program sets points expiry, and until then no member has lots, so a
+ *		fall in a member's points (every redemption's hold) has nothing to
+ *		keep and need not call into PL/pgSQL.  (A row that another
+ *		transaction is adding gives the table a page: then the call is
+ *		made, and finds what that transaction's snapshot rules.)
+ */
+static bool
+expiry_set_anywhere(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	bool		set = RelationGetNumberOfBlocks(rel) > 0;
+
+	table_close(rel, AccessShareLock);
+	return set;
+}
+
+/*
  * points_changed
  *		A member's available points went from before to after by transfer
  *		transfer_id: keep the lots of expiring points and record the
@@ -421,11 +441,14 @@ points_changed(const LedgerAccount *account, int64 transfer_id,
 	static SPIPlanPtr plan_before_expiry;
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID};
 	Oid			nsp = get_namespace_oid("gifq", false);
+	Oid			expiry = get_relname_relid("points_expiry", nsp);
 	Datum		values[4];
 
 	values[0] = Int64GetDatum(account->id);
-	if (OidIsValid(get_relname_relid("point_lots", nsp)))
+	if (OidIsValid(expiry))
 	{
+		if (after < before && !expiry_set_anywhere(expiry))
+			return;
 		values[1] = Int64GetDatum(transfer_id);
 		values[2] = Int64GetDatum(before);
 		values[3] = Int64GetDatum(after);

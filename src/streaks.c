@@ -30,8 +30,8 @@
  */
 #include "postgres.h"
 
-#include "gifq.h"
 #include "arrays.h"
+#include "gifq.h"
 #include "ledger.h"
 #include "streaks.h"
 
