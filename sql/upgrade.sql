@@ -66,6 +66,9 @@ SELECT count(*) AS lots, sum(remaining) AS expiring FROM gifq.point_lots;
 SELECT rank, member, points FROM gifq_leaderboard('upgraded');
 SELECT count(*) AS board_problems FROM gifq.board_verify();
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+ALTER EXTENSION gifq UPDATE TO '0.7.0';
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';
