@@ -12,13 +12,13 @@
  * update of a row that the transaction has already updated walks every
  * version it made so far: a batch would cost the square of its size (2.3 s
  * for 1,000 events, 87 s for 2,000 once the rows had grown).  So the
- * trigger gifq.events_points notes each move here, in backend memory
- * (gifq.board_note); just before the transaction commits or is prepared,
- * the moves are summed per count and written in one upsert, in key order,
- * each count row once.  Until then the transaction reads its own moves
- * with gifq.board_pending, so its own events are on the boards it reads;
- * other transactions see them when it commits, as they see its events.
- * The count rows are locked only for the commit itself.
+ * trigger gifq.events_points (board_points.c) notes each move here, in
+ * backend memory; just before the transaction commits or is prepared, the
+ * moves are summed per count and added to the count rows in key order,
+ * each row once (counters.c).  Until then the transaction reads its own
+ * moves with gifq.board_pending, so its own events are on the boards it
+ * reads; other transactions see them when it commits, as they see its
+ * events.  The count rows are locked only for the commit itself.
  *
  * Moves carry the subtransaction that made them: a subtransaction that
  * aborts drops its moves, one that commits hands them to its parent.  The
@@ -27,10 +27,9 @@
  * the list never decrease and both look only at its tail.  A long list is
  * compacted by summing the moves of one count and subtransaction.
  *
- * The commit-time upsert runs as the owner of gifq.board_counts: the
- * session's user (an app role) may not write it.  It runs after the
- * transaction's deferred triggers, where PostgreSQL runs user code before
- * a commit (XACT_EVENT_PRE_COMMIT); an error there aborts the transaction.
+ * The counts are written after the transaction's deferred triggers, where
+ * PostgreSQL runs user code before a commit (XACT_EVENT_PRE_COMMIT); an
+ * error there aborts the transaction.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -40,24 +39,17 @@
  */
 #include "postgres.h"
 
-#include "arrays.h"
+#include "counters.h"
 #include "gifq.h"
-#include "ledger.h"
+#include "leaderboard.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 /* the slots of gifq.board_counts, as the ledger's hot accounts have */
 #define BOARD_SLOTS 16
@@ -93,7 +85,6 @@ static int	nmoves = 0;
 static int	maxmoves = 0;
 
 static bool callbacks_registered = false;
-static SPIPlanPtr plan_flush = NULL;
 
 /*
  * period_code
@@ -106,31 +97,31 @@ period_code(text *period)
 	char	   *s = text_to_cstring(period);
 
 	if (strcmp(s, "all") == 0)
-		return 'a';
+		return BOARD_ALL;
 	if (strcmp(s, "day") == 0)
-		return 'd';
+		return BOARD_DAY;
 	if (strcmp(s, "week") == 0)
-		return 'w';
+		return BOARD_WEEK;
 	if (strcmp(s, "month") == 0)
-		return 'm';
+		return BOARD_MONTH;
 	elog(ERROR, "unknown leaderboard period \"%s\"", s);
 	return 0;					/* keep the compiler quiet */
 }
 
 /*
- * period_name
+ * board_period_name
  *		The name of a period code.
  */
-static const char *
-period_name(char code)
+const char *
+board_period_name(char code)
 {
 	switch (code)
 	{
-		case 'a':
+		case BOARD_ALL:
 			return "all";
-		case 'd':
+		case BOARD_DAY:
 			return "day";
-		case 'w':
+		case BOARD_WEEK:
 			return "week";
 		default:
 			return "month";
@@ -202,107 +193,44 @@ forget(void)
 }
 
 /*
- * The commit-time upsert: $1 .. $6 the summed moves' programs, periods,
- * period numbers, levels, buckets and members (arrays), $7 the slot.
- * Rows go in key order, so concurrent commits lock shared counts in one
- * order.
- */
-#define FLUSH_SQL \
-	"INSERT INTO gifq.board_counts AS c" \
-	" (program_id, period, period_no, level, bucket, slot, members)" \
-	" SELECT u.program_id, u.period, u.period_no, u.level, u.bucket, $7," \
-	"  u.members" \
-	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
-	"  pg_catalog.unnest($3), pg_catalog.unnest($4)," \
-	"  pg_catalog.unnest($5), pg_catalog.unnest($6))" \
-	"  AS u(program_id, period, period_no, level, bucket, members)" \
-	" ORDER BY 1, 2, 3, 4, 5" \
-	" ON CONFLICT ON CONSTRAINT board_counts_pkey DO UPDATE" \
-	" SET members = c.members OPERATOR(pg_catalog.+) EXCLUDED.members"
-
-/*
  * flush
- *		Write the transaction's moves to gifq.board_counts: one upsert of the
- *		summed moves in key order, in this backend's slot, as the table's
- *		owner.  Nothing to do without moves, or if the table is gone (the
- *		extension was dropped after the events).  Throws on any error.
+ *		Write the transaction's moves to gifq.board_counts: each count's sum,
+ *		in key order (concurrent commits lock shared counts in one order), in
+ *		this backend's slot, added to the newest version of its row
+ *		(counters.c).  Nothing to do without moves, or if the table is gone
+ *		(the extension was dropped after the events).  Throws on any error.
  */
 static void
 flush(void)
 {
-	static const Oid argtypes[] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-	INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
-	Oid			nsp;
-	Oid			relid;
-	HeapTuple	reltup;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	Datum	   *programs;
-	Datum	   *periods;
-	Datum	   *period_nos;
-	Datum	   *levels;
-	Datum	   *buckets;
-	Datum	   *members;
-	Datum		values[7];
+	CounterTable t;
+	int32		slot = MyProcPid % BOARD_SLOTS;
 
 	if (nmoves == 0)
 		return;
-	nsp = get_namespace_oid("gifq", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("board_counts", nsp)
-		: InvalidOid;
-	if (!OidIsValid(relid))
-	{
-		forget();
-		return;
-	}
-	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(reltup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-
 	/* every subtransaction has ended: sum per count alone */
 	for (int i = 0; i < nmoves; i++)
 		moves[i].subid = InvalidSubTransactionId;
 	compact();
-	if (nmoves == 0)
+	if (nmoves == 0 || !counters_open(&t, "board_counts", true))
+	{
+		forget();
 		return;
-
-	programs = palloc(nmoves * sizeof(Datum));
-	periods = palloc(nmoves * sizeof(Datum));
-	period_nos = palloc(nmoves * sizeof(Datum));
-	levels = palloc(nmoves * sizeof(Datum));
-	buckets = palloc(nmoves * sizeof(Datum));
-	members = palloc(nmoves * sizeof(Datum));
+	}
 	for (int i = 0; i < nmoves; i++)
 	{
-		programs[i] = Int64GetDatum(moves[i].program_id);
-		periods[i] = CStringGetTextDatum(period_name(moves[i].period));
-		period_nos[i] = Int32GetDatum(moves[i].period_no);
-		levels[i] = Int16GetDatum(moves[i].level);
-		buckets[i] = Int64GetDatum(moves[i].bucket);
-		members[i] = Int64GetDatum(moves[i].members);
-	}
-	values[0] = datum_array(programs, nmoves, INT8OID);
-	values[1] = datum_array(periods, nmoves, TEXTOID);
-	values[2] = datum_array(period_nos, nmoves, INT4OID);
-	values[3] = datum_array(levels, nmoves, INT2OID);
-	values[4] = datum_array(buckets, nmoves, INT8OID);
-	values[5] = datum_array(members, nmoves, INT8OID);
-	values[6] = Int32GetDatum(MyProcPid % BOARD_SLOTS);
+		Datum		key[6];
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ledger_run(ledger_plan_generic(&plan_flush, FLUSH_SQL, 7, argtypes),
-			   values, NULL, SPI_OK_INSERT);
-	SPI_finish();
-	PopActiveSnapshot();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+		CHECK_FOR_INTERRUPTS();
+		key[0] = Int64GetDatum(moves[i].program_id);
+		key[1] = CStringGetTextDatum(board_period_name(moves[i].period));
+		key[2] = Int32GetDatum(moves[i].period_no);
+		key[3] = Int16GetDatum(moves[i].level);
+		key[4] = Int64GetDatum(moves[i].bucket);
+		key[5] = Int32GetDatum(slot);
+		(void) counters_add(&t, key, moves[i].members);
+	}
+	counters_close(&t);
 	forget();
 }
 
@@ -384,21 +312,18 @@ add_move(const BoardMove *move)
 	moves[nmoves++] = *move;
 }
 
-PG_FUNCTION_INFO_V1(gifq_board_note);
-
 /*
- * gifq_board_note
- *		gifq.board_note(program_id, period, period_no, points, members):
- *		note that members (+1 or -1) joined or left a points value (> 0)
- *		on a board, to be written at commit: the value's bucket at each
- *		level where it is not 0.  The list lives in TopTransactionContext;
- *		throws only when out of memory.
+ * board_note_move
+ *		Note that members (+1 or -1) joined or left a points value (> 0) on a
+ *		board, to be written at commit: the value's bucket at each level
+ *		where it is not 0.  The list lives in TopTransactionContext; throws
+ *		only when out of memory.
  */
-Datum
-gifq_board_note(PG_FUNCTION_ARGS)
+void
+board_note_move(int64 program_id, char period, int32 period_no, int64 points,
+				int64 members)
 {
 	BoardMove	move;
-	int64		points = PG_GETARG_INT64(3);
 
 	if (!callbacks_registered)
 	{
@@ -407,12 +332,12 @@ gifq_board_note(PG_FUNCTION_ARGS)
 		callbacks_registered = true;
 	}
 	if (points <= 0)
-		elog(ERROR, "gifq.board_note needs points above 0, not " INT64_FORMAT,
+		elog(ERROR, "a leaderboard move needs points above 0, not " INT64_FORMAT,
 			 points);
-	move.program_id = PG_GETARG_INT64(0);
-	move.period = period_code(PG_GETARG_TEXT_PP(1));
-	move.period_no = PG_GETARG_INT32(2);
-	move.members = PG_GETARG_INT64(4);
+	move.program_id = program_id;
+	move.period = period;
+	move.period_no = period_no;
+	move.members = members;
 	move.subid = GetCurrentSubTransactionId();
 	for (int level = 0; level < BOARD_LEVELS; level++)
 	{
@@ -422,6 +347,21 @@ gifq_board_note(PG_FUNCTION_ARGS)
 			break;
 		add_move(&move);
 	}
+}
+
+PG_FUNCTION_INFO_V1(gifq_board_note);
+
+/*
+ * gifq_board_note
+ *		gifq.board_note(program_id, period, period_no, points, members): SQL's
+ *		way to board_note_move (gifq.board_rebuild's recount, and databases
+ *		not yet updated to 0.7.0, whose trigger is PL/pgSQL).
+ */
+Datum
+gifq_board_note(PG_FUNCTION_ARGS)
+{
+	board_note_move(PG_GETARG_INT64(0), period_code(PG_GETARG_TEXT_PP(1)),
+					PG_GETARG_INT32(2), PG_GETARG_INT64(3), PG_GETARG_INT64(4));
 	PG_RETURN_VOID();
 }
 
@@ -459,7 +399,7 @@ gifq_board_pending(PG_FUNCTION_ARGS)
 		if (sum != 0)
 		{
 			values[0] = Int64GetDatum(sorted[i].program_id);
-			values[1] = CStringGetTextDatum(period_name(sorted[i].period));
+			values[1] = CStringGetTextDatum(board_period_name(sorted[i].period));
 			values[2] = Int32GetDatum(sorted[i].period_no);
 			values[3] = Int16GetDatum(sorted[i].level);
 			values[4] = Int64GetDatum(sorted[i].bucket);

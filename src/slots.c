@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "counters.h"
 #include "gifq.h"
 #include "ledger.h"
 
@@ -318,36 +319,6 @@ replace_slot(SlotTables *t, Snapshot snapshot, const LedgerAccount *account,
 }
 
 /*
- * make_estate
- *		A minimal executor state with rel as its one result relation, for
- *		index insertion and ExecSimpleRelationInsert.
- */
-static EState *
-make_estate(Relation rel, ResultRelInfo **rri)
-{
-	EState	   *estate = CreateExecutorState();
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	*rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(*rri, rel, 1, NULL, 0);
-	estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(*rri, false);
-	return estate;
-}
-
-static void
-free_estate(EState *estate, ResultRelInfo *rri)
-{
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-}
-
-/*
  * index_new_version
  *		A replaced slot that could not stay on its page (not a HOT update)
  *		needs its index entries.
@@ -356,10 +327,10 @@ static void
 index_new_version(Relation rel, TupleTableSlot *next)
 {
 	ResultRelInfo *rri;
-	EState	   *estate = make_estate(rel, &rri);
+	EState	   *estate = estate_for_table(rel, &rri);
 
 	ExecInsertIndexTuples(rri, next, estate, false, false, NULL, NIL);
-	free_estate(estate, rri);
+	estate_free(estate, rri);
 }
 
 /*
@@ -371,7 +342,7 @@ static void
 append_entry(Relation entries, TupleTableSlot *next, int64 transfer_id)
 {
 	ResultRelInfo *rri;
-	EState	   *estate = make_estate(entries, &rri);
+	EState	   *estate = estate_for_table(entries, &rri);
 	TupleTableSlot *entry = ExecInitExtraTupleSlot(estate,
 												   RelationGetDescr(entries),
 												   &TTSOpsVirtual);
@@ -393,7 +364,7 @@ append_entry(Relation entries, TupleTableSlot *next, int64 transfer_id)
 	ExecSimpleRelationInsert(rri, estate, entry);
 	AfterTriggerEndQuery(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
-	free_estate(estate, rri);
+	estate_free(estate, rri);
 }
 
 static int64

@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ * counters.c
+ *	  Add to a count kept in a row found by its primary key, or insert the
+ *	  row, without the executor.
+ *
+ * The leaderboards keep counts as events are recorded: each member's
+ * points per board (gifq.member_points) and how many members hold each
+ * points value (gifq.board_counts).  Every event changes about a dozen of
+ * them.  As an upsert statement per event (first in PL/pgSQL, then through
+ * SPI) this was four tenths of an event's CPU, nearly all of it starting
+ * and ending the executor for a handful of rows.  Here a count is found
+ * through the primary key, replaced with the table access method and
+ * indexed, as src/slots.c does for balance slots.
+ *
+ * A count is an addition that does not depend on what the transaction
+ * read, so it is always applied to the newest committed version: the row
+ * is looked up with a fresh snapshot, and if another transaction replaces
+ * it first, we wait for that one and add to its version, whatever the
+ * isolation level (an UPSERT under repeatable read would fail instead, at
+ * commit time for the board counts).  A row that is missing is inserted
+ * under a transaction-lifetime lock on its key (an advisory lock of class
+ * GIFQ_COUNTER_LOCK on the table and a hash of the key), after a second
+ * look: two sessions that meet on a new key queue there rather than on the
+ * unique index's error.
+ *
+ * Counter tables are gifq's own: no triggers or CHECK constraints are run
+ * on them (the callers only write keys and counts they have checked).
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/counters.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "counters.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/int.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* the fourth field of gifq's advisory lock tags (pg_advisory_* use 1, 2) */
+#define GIFQ_COUNTER_LOCK 0x4751
+
+/*
+ * estate_for_table
+ *		A minimal executor state with rel as its one result relation and its
+ *		indexes open, for ExecInsertIndexTuples and ExecSimpleRelationInsert.
+ */
+EState *
+estate_for_table(Relation rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(*rri, false);
+	return estate;
+}
+
+void
+estate_free(EState *estate, ResultRelInfo *rri)
+{
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+/*
+ * check_counter_layout
+ *		The primary key must be the first columns in order and the last
+ *		column the bigint count: the code addresses them by position.
+ */
+static void
+check_counter_layout(CounterTable *t)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	Form_pg_index index = t->pkey->rd_index;
+
+	t->nkeys = index->indnkeyatts;
+	if (desc->natts != t->nkeys + 1 ||
+		TupleDescAttr(desc, t->nkeys)->atttypid != INT8OID)
+		elog(ERROR, "table gifq.%s is not its primary key and a bigint count",
+			 RelationGetRelationName(t->rel));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped ||
+			(i < t->nkeys && index->indkey.values[i] != i + 1))
+			elog(ERROR, "the primary key of gifq.%s is not its first %d columns",
+				 RelationGetRelationName(t->rel), t->nkeys);
+	}
+}
+
+/*
+ * counters_open
+ *		Open gifq.<name> and its primary key for additions.  Returns false
+ *		when the table does not exist and missing_ok (the extension was
+ *		dropped or not yet updated); throws otherwise.
+ */
+bool
+counters_open(CounterTable *t, const char *name, bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid("gifq", missing_ok);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	Oid			pkey;
+
+	if (!OidIsValid(relid))
+	{
+		if (missing_ok)
+			return false;
+		elog(ERROR, "table gifq.%s does not exist", name);
+	}
+	t->rel = table_open(relid, RowExclusiveLock);
+	pkey = RelationGetPrimaryKeyIndex(t->rel);
+	if (!OidIsValid(pkey))
+		elog(ERROR, "table gifq.%s has no primary key", name);
+	t->pkey = index_open(pkey, RowExclusiveLock);
+	check_counter_layout(t);
+	for (int i = 0; i < t->nkeys; i++)
+	{
+		Oid			type = t->pkey->rd_opcintype[i];
+		Oid			eq = get_opfamily_member(t->pkey->rd_opfamily[i], type, type,
+											 BTEqualStrategyNumber);
+
+		if (!OidIsValid(eq))
+			elog(ERROR, "no equality operator for column %d of gifq.%s", i + 1, name);
+		ScanKeyEntryInitialize(&t->keys[i], 0, i + 1, BTEqualStrategyNumber,
+							   InvalidOid, t->pkey->rd_indcollation[i],
+							   get_opcode(eq), (Datum) 0);
+	}
+	t->estate = estate_for_table(t->rel, &t->rri);
+	t->found = table_slot_create(t->rel, NULL);
+	t->next = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsVirtual);
+	return true;
+}
+
+void
+counters_close(CounterTable *t)
+{
+	ExecDropSingleTupleTableSlot(t->next);
+	ExecDropSingleTupleTableSlot(t->found);
+	estate_free(t->estate, t->rri);
+	index_close(t->pkey, NoLock);
+	table_close(t->rel, NoLock);
+}
+
+/*
+ * find_counter
+ *		Fill t->found with the row of key that snapshot sees, if any.
+ */
+static bool
+find_counter(CounterTable *t, Snapshot snapshot, const Datum *key)
+{
+	ScanKeyData keys[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+	bool		found;
+
+	memcpy(keys, t->keys, t->nkeys * sizeof(ScanKeyData));
+	for (int i = 0; i < t->nkeys; i++)
+		keys[i].sk_argument = key[i];
+	scan = index_beginscan(t->rel, t->pkey, snapshot, t->nkeys, 0);
+	index_rescan(scan, keys, t->nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
+	index_endscan(scan);
+	if (found)
+		slot_getallattrs(t->found);
+	return found;
+}
+
+/* t->next: key and count */
+static void
+fill_next(CounterTable *t, const Datum *key, int64 count)
+{
+	TupleTableSlot *next = t->next;
+
+	ExecClearTuple(next);
+	memcpy(next->tts_values, key, t->nkeys * sizeof(Datum));
+	next->tts_values[t->nkeys] = Int64GetDatum(count);
+	memset(next->tts_isnull, false, (t->nkeys + 1) * sizeof(bool));
+	ExecStoreVirtualTuple(next);
+}
+
+/*
+ * lock_key
+ *		The lock a session holds while it inserts key, until its
+ *		transaction ends.  Keys whose hashes collide merely share it.
+ */
+static void
+lock_key(CounterTable *t, const Datum *key)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	uint32		h = 0;
+	LOCKTAG		tag;
+
+	for (int i = 0; i < t->nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		uint32		k;
+
+		if (att->attbyval)
+			k = hash_bytes_extended((const unsigned char *) &key[i],
+									sizeof(Datum), 0);
+		else
+		{
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(key[i]);
+
+			k = hash_bytes((const unsigned char *) VARDATA_ANY(v),
+						   VARSIZE_ANY_EXHDR(v));
+		}
+		h = hash_combine(h, k);
+	}
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(t->rel), h,
+						 GIFQ_COUNTER_LOCK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * counters_add
+ *		Add delta to the count of key (t->nkeys datums in column order), or
+ *		insert the row with count delta.  Returns the new count.  Throws on
+ *		overflow.
+ */
+int64
+counters_add(CounterTable *t, const Datum *key, int64 delta)
+{
+	bool		locked = false;
+
+	for (;;)
+	{
+		Snapshot	snapshot;
+		int64		count;
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+		bool		update_indexes;
+
+		CHECK_FOR_INTERRUPTS();
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		if (!find_counter(t, snapshot, key))
+		{
+			UnregisterSnapshot(snapshot);
+			if (!locked)
+			{
+				/* take the key's lock, then look again */
+				lock_key(t, key);
+				locked = true;
+				continue;
+			}
+			fill_next(t, key, delta);
+			table_tuple_insert(t->rel, t->next, GetCurrentCommandId(true), 0, NULL);
+			ExecInsertIndexTuples(t->rri, t->next, t->estate, false, false,
+								  NULL, NIL);
+			return delta;
+		}
+		if (pg_add_s64_overflow(DatumGetInt64(t->found->tts_values[t->nkeys]),
+								delta, &count))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bigint out of range")));
+		fill_next(t, key, count);
+		result = table_tuple_update(t->rel, &t->found->tts_tid, t->next,
+									GetCurrentCommandId(true), snapshot,
+									InvalidSnapshot, true, &tmfd, &lockmode,
+									&update_indexes);
+		UnregisterSnapshot(snapshot);
+		if (result == TM_Ok)
+		{
+			if (update_indexes)
+				ExecInsertIndexTuples(t->rri, t->next, t->estate, true, false,
+									  NULL, NIL);
+			return count;
+		}
+		/* another transaction replaced or removed it first, and has ended */
+		if (result != TM_Updated && result != TM_Deleted)
+			elog(ERROR, "could not update a row of gifq.%s: result %d",
+				 RelationGetRelationName(t->rel), (int) result);
+	}
+}

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ * counters.h
+ *	  Rows that count something, found by their primary key and added to
+ *	  without the executor (see counters.c).
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/counters.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_COUNTERS_H
+#define GIFQ_COUNTERS_H
+
+#include "postgres.h"
+
+#include "access/skey.h"
+#include "executor/executor.h"
+#include "utils/relcache.h"
+
+/*
+ * A table of counters: its primary key is its first nkeys columns, in
+ * order, and its last column is the bigint count.  Open for one run of
+ * additions (a trigger's statement, a commit's flush).
+ */
+typedef struct CounterTable
+{
+	Relation	rel;
+	Relation	pkey;
+	int			nkeys;
+	ScanKeyData keys[INDEX_MAX_KEYS];	/* arguments filled per row */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *found;
+	TupleTableSlot *next;
+} CounterTable;
+
+extern EState *estate_for_table(Relation rel, ResultRelInfo **rri);
+extern void estate_free(EState *estate, ResultRelInfo *rri);
+
+extern bool counters_open(CounterTable *t, const char *name, bool missing_ok);
+extern int64 counters_add(CounterTable *t, const Datum *key, int64 delta);
+extern void counters_close(CounterTable *t);
+
+#endif							/* GIFQ_COUNTERS_H */

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ * leaderboard.h
+ *	  The leaderboards' counts (leaderboard.c), fed by the members' points
+ *	  kept as events are recorded (board_points.c).
+ *
+ * Copyright (c) 2026, the gifq authors
+ *
+ * IDENTIFICATION
+ *	  src/leaderboard.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef GIFQ_LEADERBOARD_H
+#define GIFQ_LEADERBOARD_H
+
+#include "postgres.h"
+
+/* a board's period as one character, in the order of their names */
+#define BOARD_ALL 'a'
+#define BOARD_DAY 'd'
+#define BOARD_MONTH 'm'
+#define BOARD_WEEK 'w'
+
+extern void board_note_move(int64 program_id, char period, int32 period_no,
+							int64 points, int64 members);
+extern const char *board_period_name(char period);
+
+#endif							/* GIFQ_LEADERBOARD_H */
