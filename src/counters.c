@@ -18,10 +18,9 @@
  * it first, we wait for that one and add to its version, whatever the
  * isolation level (an UPSERT under repeatable read would fail instead, at
  * commit time for the board counts).  A row that is missing is inserted
- * under a transaction-lifetime lock on its key (an advisory lock of class
- * GIFQ_COUNTER_LOCK on the table and a hash of the key), after a second
- * look: two sessions that meet on a new key queue there rather than on the
- * unique index's error.
+ * the way INSERT ... ON CONFLICT inserts it (speculatively), so two sessions
+ * that meet on a new key do not fail on the unique index: the second waits
+ * for the first and then adds to its row.
  *
  * Counter tables are gifq's own: no triggers or CHECK constraints are run
  * on them (the callers only write keys and counts they have checked).
@@ -42,7 +41,6 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -51,16 +49,14 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-/* the fourth field of gifq's advisory lock tags (pg_advisory_* use 1, 2) */
-#define GIFQ_COUNTER_LOCK 0x4751
-
 /*
  * estate_for_table
  *		A minimal executor state with rel as its one result relation and its
- *		indexes open, for ExecInsertIndexTuples and ExecSimpleRelationInsert.
+ *		indexes open, for ExecInsertIndexTuples and ExecSimpleRelationInsert;
+ *		speculative: ready for speculative insertion, as ON CONFLICT is.
  */
 EState *
-estate_for_table(Relation rel, ResultRelInfo **rri)
+estate_for_table(Relation rel, ResultRelInfo **rri, bool speculative)
 {
 	EState	   *estate = CreateExecutorState();
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -73,7 +69,7 @@ estate_for_table(Relation rel, ResultRelInfo **rri)
 	*rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(*rri, rel, 1, NULL, 0);
 	estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(*rri, false);
+	ExecOpenIndices(*rri, speculative);
 	return estate;
 }
 
@@ -146,7 +142,8 @@ counters_open(CounterTable *t, const char *name, bool missing_ok)
 							   InvalidOid, t->pkey->rd_indcollation[i],
 							   get_opcode(eq), (Datum) 0);
 	}
-	t->estate = estate_for_table(t->rel, &t->rri);
+	t->estate = estate_for_table(t->rel, &t->rri, true);
+	t->arbiters = list_make1_oid(pkey);
 	t->found = table_slot_create(t->rel, NULL);
 	t->next = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsVirtual);
 	return true;
@@ -199,37 +196,31 @@ fill_next(CounterTable *t, const Datum *key, int64 count)
 }
 
 /*
- * lock_key
- *		The lock a session holds while it inserts key, until its
- *		transaction ends.  Keys whose hashes collide merely share it.
+ * insert_counter
+ *		Insert t->next as ON CONFLICT inserts: wait for any transaction
+ *		inserting its key, and give up if the key is taken; otherwise insert
+ *		speculatively, so that a session that meets us on the primary key
+ *		waits for our insert, and give up if it beat us to it.  Returns
+ *		whether the row went in.
  */
-static void
-lock_key(CounterTable *t, const Datum *key)
+static bool
+insert_counter(CounterTable *t)
 {
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	uint32		h = 0;
-	LOCKTAG		tag;
+	ItemPointerData conflict_tid;
+	bool		conflict = false;
+	uint32		token;
 
-	for (int i = 0; i < t->nkeys; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		uint32		k;
-
-		if (att->attbyval)
-			k = hash_bytes_extended((const unsigned char *) &key[i],
-									sizeof(Datum), 0);
-		else
-		{
-			struct varlena *v = PG_DETOAST_DATUM_PACKED(key[i]);
-
-			k = hash_bytes((const unsigned char *) VARDATA_ANY(v),
-						   VARSIZE_ANY_EXHDR(v));
-		}
-		h = hash_combine(h, k);
-	}
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(t->rel), h,
-						 GIFQ_COUNTER_LOCK);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (!ExecCheckIndexConstraints(t->rri, t->next, t->estate, &conflict_tid,
+								   t->arbiters))
+		return false;
+	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+	table_tuple_insert_speculative(t->rel, t->next, GetCurrentCommandId(true),
+								   0, NULL, token);
+	ExecInsertIndexTuples(t->rri, t->next, t->estate, false, true, &conflict,
+						  t->arbiters);
+	table_tuple_complete_speculative(t->rel, t->next, token, !conflict);
+	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+	return !conflict;
 }
 
 /*
@@ -241,8 +232,6 @@ lock_key(CounterTable *t, const Datum *key)
 int64
 counters_add(CounterTable *t, const Datum *key, int64 delta)
 {
-	bool		locked = false;
-
 	for (;;)
 	{
 		Snapshot	snapshot;
@@ -257,18 +246,11 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 		if (!find_counter(t, snapshot, key))
 		{
 			UnregisterSnapshot(snapshot);
-			if (!locked)
-			{
-				/* take the key's lock, then look again */
-				lock_key(t, key);
-				locked = true;
-				continue;
-			}
 			fill_next(t, key, delta);
-			table_tuple_insert(t->rel, t->next, GetCurrentCommandId(true), 0, NULL);
-			ExecInsertIndexTuples(t->rri, t->next, t->estate, false, false,
-								  NULL, NIL);
-			return delta;
+			if (insert_counter(t))
+				return delta;
+			/* another transaction inserted it first: add to theirs */
+			continue;
 		}
 		if (pg_add_s64_overflow(DatumGetInt64(t->found->tts_values[t->nkeys]),
 								delta, &count))

@@ -31,11 +31,13 @@ typedef struct CounterTable
 	ScanKeyData keys[INDEX_MAX_KEYS];	/* arguments filled per row */
 	EState	   *estate;
 	ResultRelInfo *rri;
+	List	   *arbiters;		/* the primary key, for ON CONFLICT's checks */
 	TupleTableSlot *found;
 	TupleTableSlot *next;
 } CounterTable;
 
-extern EState *estate_for_table(Relation rel, ResultRelInfo **rri);
+extern EState *estate_for_table(Relation rel, ResultRelInfo **rri,
+								bool speculative);
 extern void estate_free(EState *estate, ResultRelInfo *rri);
 
 extern bool counters_open(CounterTable *t, const char *name, bool missing_ok);

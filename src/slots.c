@@ -327,7 +327,7 @@ static void
 index_new_version(Relation rel, TupleTableSlot *next)
 {
 	ResultRelInfo *rri;
-	EState	   *estate = estate_for_table(rel, &rri);
+	EState	   *estate = estate_for_table(rel, &rri, false);
 
 	ExecInsertIndexTuples(rri, next, estate, false, false, NULL, NIL);
 	estate_free(estate, rri);
@@ -342,7 +342,7 @@ static void
 append_entry(Relation entries, TupleTableSlot *next, int64 transfer_id)
 {
 	ResultRelInfo *rri;
-	EState	   *estate = estate_for_table(entries, &rri);
+	EState	   *estate = estate_for_table(entries, &rri, false);
 	TupleTableSlot *entry = ExecInitExtraTupleSlot(estate,
 												   RelationGetDescr(entries),
 												   &TTSOpsVirtual);
