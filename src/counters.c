@@ -13,9 +13,10 @@
  * indexed, as src/slots.c does for balance slots.
  *
  * A count is an addition that does not depend on what the transaction
- * read, so it is always applied to the newest committed version: the row
- * is looked up with a fresh snapshot, and if another transaction replaces
- * it first, we wait for that one and add to its version, whatever the
+ * read, so it is always applied to the newest committed version: rows are
+ * looked up with a snapshot taken when the run starts, and if another
+ * transaction has replaced one since, we wait for that one to end and look
+ * again with a new snapshot, then add to its version, whatever the
  * isolation level (an UPSERT under repeatable read would fail instead, at
  * commit time for the board counts).  A row that is missing is inserted
  * the way INSERT ... ON CONFLICT inserts it (speculatively), so two sessions
@@ -146,12 +147,19 @@ counters_open(CounterTable *t, const char *name, bool missing_ok)
 	t->arbiters = list_make1_oid(pkey);
 	t->found = table_slot_create(t->rel, NULL);
 	t->next = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsVirtual);
+	t->scan = NULL;
+	t->snapshot = NULL;
 	return true;
 }
 
 void
 counters_close(CounterTable *t)
 {
+	if (t->scan != NULL)
+	{
+		index_endscan(t->scan);
+		UnregisterSnapshot(t->snapshot);
+	}
 	ExecDropSingleTupleTableSlot(t->next);
 	ExecDropSingleTupleTableSlot(t->found);
 	estate_free(t->estate, t->rri);
@@ -160,23 +168,38 @@ counters_close(CounterTable *t)
 }
 
 /*
+ * refresh
+ *		Start looking with a new snapshot: the run's first look, and after
+ *		another transaction changed a row since the last snapshot.
+ */
+static void
+refresh(CounterTable *t)
+{
+	if (t->scan != NULL)
+	{
+		index_endscan(t->scan);
+		UnregisterSnapshot(t->snapshot);
+	}
+	t->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	t->scan = index_beginscan(t->rel, t->pkey, t->snapshot, t->nkeys, 0);
+}
+
+/*
  * find_counter
- *		Fill t->found with the row of key that snapshot sees, if any.
+ *		Fill t->found with the row of key that the run's snapshot sees, if
+ *		any.
  */
 static bool
-find_counter(CounterTable *t, Snapshot snapshot, const Datum *key)
+find_counter(CounterTable *t, const Datum *key)
 {
 	ScanKeyData keys[INDEX_MAX_KEYS];
-	IndexScanDesc scan;
 	bool		found;
 
 	memcpy(keys, t->keys, t->nkeys * sizeof(ScanKeyData));
 	for (int i = 0; i < t->nkeys; i++)
 		keys[i].sk_argument = key[i];
-	scan = index_beginscan(t->rel, t->pkey, snapshot, t->nkeys, 0);
-	index_rescan(scan, keys, t->nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
-	index_endscan(scan);
+	index_rescan(t->scan, keys, t->nkeys, NULL, 0);
+	found = index_getnext_slot(t->scan, ForwardScanDirection, t->found);
 	if (found)
 		slot_getallattrs(t->found);
 	return found;
@@ -232,9 +255,10 @@ insert_counter(CounterTable *t)
 int64
 counters_add(CounterTable *t, const Datum *key, int64 delta)
 {
+	if (t->scan == NULL)
+		refresh(t);
 	for (;;)
 	{
-		Snapshot	snapshot;
 		int64		count;
 		TM_FailureData tmfd;
 		LockTupleMode lockmode;
@@ -242,14 +266,13 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 		bool		update_indexes;
 
 		CHECK_FOR_INTERRUPTS();
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
-		if (!find_counter(t, snapshot, key))
+		if (!find_counter(t, key))
 		{
-			UnregisterSnapshot(snapshot);
 			fill_next(t, key, delta);
 			if (insert_counter(t))
 				return delta;
 			/* another transaction inserted it first: add to theirs */
+			refresh(t);
 			continue;
 		}
 		if (pg_add_s64_overflow(DatumGetInt64(t->found->tts_values[t->nkeys]),
@@ -259,10 +282,9 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 					 errmsg("bigint out of range")));
 		fill_next(t, key, count);
 		result = table_tuple_update(t->rel, &t->found->tts_tid, t->next,
-									GetCurrentCommandId(true), snapshot,
+									GetCurrentCommandId(true), t->snapshot,
 									InvalidSnapshot, true, &tmfd, &lockmode,
 									&update_indexes);
-		UnregisterSnapshot(snapshot);
 		if (result == TM_Ok)
 		{
 			if (update_indexes)
@@ -274,5 +296,6 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 		if (result != TM_Updated && result != TM_Deleted)
 			elog(ERROR, "could not update a row of gifq.%s: result %d",
 				 RelationGetRelationName(t->rel), (int) result);
+		refresh(t);
 	}
 }

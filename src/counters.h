@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/skey.h"
 #include "executor/executor.h"
 #include "utils/relcache.h"
@@ -34,6 +35,8 @@ typedef struct CounterTable
 	List	   *arbiters;		/* the primary key, for ON CONFLICT's checks */
 	TupleTableSlot *found;
 	TupleTableSlot *next;
+	Snapshot	snapshot;		/* the newest one taken, registered */
+	IndexScanDesc scan;			/* of the primary key with it */
 } CounterTable;
 
 extern EState *estate_for_table(Relation rel, ResultRelInfo **rri,
