@@ -128,8 +128,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION @extschema@.gifq_maintenance_jobs() IS 'the maintenance jobs this database needs: name, schedule, command, why one is skipped, and the pg_cron statement that schedules it';
 
--- gifq.cron_check: pg_cron is installed and this is its database, or
--- QG601 / QG602 say what is wrong.
+-- gifq.cron_check: pg_cron (1.4 or later, for cron.schedule_in_database
+-- and cron.alter_job) is installed and this is its database, or QG601 /
+-- QG602 say what is wrong.
 CREATE FUNCTION gifq.cron_check() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -151,6 +152,13 @@ BEGIN
 			HINT = pg_catalog.format('Run the cron_statement of each row of gifq_maintenance_jobs() in database "%s", e.g. psql -d %s -Atc "SELECT cron_statement FROM gifq_maintenance_jobs() WHERE cron_statement IS NOT NULL" | psql -d %s.',
 				cron_db, pg_catalog.quote_ident(pg_catalog.current_database()), pg_catalog.quote_ident(cron_db));
 	END IF;
+	IF pg_catalog.to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)') IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG601',
+			MESSAGE = pg_catalog.format('pg_cron %s is too old',
+				(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron')),
+			DETAIL = 'gifq schedules its jobs with cron.schedule_in_database, from pg_cron 1.4.',
+			HINT = 'Install pg_cron 1.4 or later and run ALTER EXTENSION pg_cron UPDATE.';
+	END IF;
 END $$;
 
 -- gifq_schedule_jobs: make pg_cron's jobs of this database agree with
@@ -169,8 +177,6 @@ DECLARE
 	old_command text;
 	old_database text;
 	old_active boolean;
-	in_db boolean := pg_catalog.to_regprocedure(
-		'cron.schedule_in_database(text,text,text,text,text,boolean)') IS NOT NULL;
 BEGIN
 	PERFORM gifq.cron_check();
 	FOR j IN SELECT * FROM @extschema@.gifq_maintenance_jobs() LOOP
@@ -190,25 +196,15 @@ BEGIN
 				action := 'unscheduled';
 			END IF;
 		ELSIF id IS NULL THEN
-			IF in_db THEN
-				EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
-					USING j.job_name, j.schedule, j.command, j.database;
-			ELSE
-				EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-					USING j.job_name, j.schedule, j.command;
-			END IF;
+			EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
+				USING j.job_name, j.schedule, j.command, j.database;
 			action := 'scheduled';
 		ELSIF old_schedule = j.schedule AND old_command = j.command
 			AND old_database = j.database AND old_active THEN
 			action := 'unchanged';
 		ELSE
-			IF in_db THEN
-				EXECUTE 'SELECT cron.alter_job($1, $2, $3, $4, NULL, true)'
-					USING id, j.schedule, j.command, j.database;
-			ELSE
-				EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-					USING j.job_name, j.schedule, j.command;
-			END IF;
+			EXECUTE 'SELECT cron.alter_job($1, $2, $3, $4, NULL, true)'
+				USING id, j.schedule, j.command, j.database;
 			action := 'updated';
 		END IF;
 		RETURN NEXT;
@@ -495,6 +491,18 @@ SELECT (x.created_at AT TIME ZONE 'UTC')::date AS day, x.event_type,
 FROM gifq.outbox x
 WHERE x.send_status IS NOT NULL
 GROUP BY 1, 2;
+
+COMMENT ON VIEW gifq.order_outcomes IS 'orders by program and month of creation: delivered, failed, canceled, open, success rate';
+COMMENT ON VIEW gifq.order_failures IS 'failed orders by program, month of creation and reason';
+COMMENT ON VIEW gifq.provider_latency_daily IS 'provider calls by UTC day and kind: transient errors and latency percentiles';
+COMMENT ON VIEW gifq.time_to_reward IS 'percentiles of redemption-to-delivery time, by program and month of delivery';
+COMMENT ON VIEW gifq.spend_by_program IS 'delivered orders by program, month and currency: face value, cost, margin, points';
+COMMENT ON VIEW gifq.spend_by_brand IS 'delivered orders by program, month, brand and currency: face value, cost, margin';
+COMMENT ON VIEW gifq.spend_by_category IS 'delivered orders by program, month, brand category and currency: face value, cost, margin';
+COMMENT ON VIEW gifq.average_order_value IS 'mean face value and points of delivered orders, by program, month and currency';
+COMMENT ON VIEW gifq.redemption_conversion IS 'members who redeemed over members with enough points for the cheapest card, per program';
+COMMENT ON VIEW gifq.recipient_yearly_totals IS 'each member''s orders and points per year, with the recipient_yearly_flag level and whether it was reached';
+COMMENT ON VIEW gifq.webhook_delivery IS 'events for gifq.events_url by UTC day and type: sent, failed, pending, success rate, delay';
 
 -- gifq_reader: reads the reports.  Roles are cluster-wide: one made here
 -- stays after DROP EXTENSION gifq and serves every database's gifq.

@@ -46,6 +46,21 @@ is($node->safe_psql('postgres', q{SELECT string_agg(action, ',' ORDER BY job_nam
 is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || bool_and(database = 'postgres')::int
 	FROM cron.job WHERE jobname LIKE 'gifq-%'}), "$jobs 1", 'one job each, in this database');
 
+# a job that no longer applies, and one the list no longer has, go
+$node->safe_psql('postgres', q{
+SELECT cron.schedule('gifq-orders', '* * * * *', 'SELECT gifq_process_orders(100)');
+SELECT cron.schedule('gifq-old', '0 0 1 1 *', 'SELECT 1');
+SELECT cron.schedule('mine', '0 0 1 1 *', 'SELECT 1');
+});
+is($node->safe_psql('postgres', q{SELECT job_name || ' ' || action || ': ' || reason
+	FROM gifq_schedule_jobs() WHERE action = 'unscheduled'}),
+	"gifq-orders unscheduled: the gifq worker serves this database\n"
+	  . "gifq-old unscheduled: no longer a gifq job",
+	'jobs that do not apply are unscheduled');
+is($node->safe_psql('postgres', q{SELECT string_agg(jobname, ',' ORDER BY jobname) FROM cron.job
+	WHERE jobname NOT LIKE 'gifq-%'}), 'mine', 'other jobs are left alone');
+$node->safe_psql('postgres', q{SELECT cron.unschedule('mine')});
+
 # a changed job is put back
 $node->safe_psql('postgres',
 	q{SELECT cron.alter_job(jobid, schedule => '0 0 1 1 *') FROM cron.job WHERE jobname = 'gifq-holds'});
