@@ -68,6 +68,12 @@ SELECT count(*) AS board_problems FROM gifq.board_verify();
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 ALTER EXTENSION gifq UPDATE TO '0.7.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+-- the order of 0.3.0 (submitted since 0.5.0) in the reports of 0.7.0; the
+-- maintenance jobs as data; nothing old enough to prune
+SELECT program, orders, open, success_rate FROM gifq.order_outcomes;
+SELECT program, members, eligible, redeemed FROM gifq.redemption_conversion;
+SELECT count(*) AS jobs FROM gifq_maintenance_jobs();
+SELECT log, removed FROM gifq_prune();
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend

@@ -754,3 +754,86 @@ gifq_process_orders(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	PG_RETURN_INT32(calls);
 }
+
+PG_FUNCTION_INFO_V1(gifq_refresh_catalog);
+
+/*
+ * gifq_refresh_catalog
+ *		gifq_refresh_catalog(): the worker's catalog refresh done once, in
+ *		this session, for a database the worker does not serve (pg_cron's
+ *		gifq-catalog job).  GET /api/v1/catalog with the etag of the last
+ *		load; a 200 is loaded through gifq_catalog_load (all or nothing).
+ *		Returns "loaded" or "unchanged" (304); any other answer raises
+ *		QG603, so that a scheduled run is recorded as failed.  The call is
+ *		made inside the caller's transaction, which holds no lock on the
+ *		catalog until the answer is loaded.
+ */
+Datum
+gifq_refresh_catalog(PG_FUNCTION_ARGS)
+{
+	Fulfilment *volatile f;
+	volatile int status = 0;
+	char	   *volatile why = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (gifq_provider_url == NULL || gifq_provider_url[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_PROVIDER_NOT_SET),
+				 errmsg("gifq.provider_url is not set"),
+				 errhint("Set gifq.provider_url (and gifq.provider_api_key) in postgresql.conf and reload.")));
+
+	f = fulfil_begin(psprintf("session %d", MyProcPid), CurrentMemoryContext);
+	PG_TRY();
+	{
+		char	   *etag = NULL;
+		bool		isnull;
+		ProviderRequest *req;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT etag FROM gifq.catalog_state", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed reading gifq.catalog_state");
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				etag = TextDatumGetCString(d);
+		}
+		fulfil_call(f, "catalog", "/api/v1/catalog", etag);
+		for (;;)
+		{
+			bool		woken;
+			long		delay;
+
+			fulfil_start(f);
+			if (provider_in_flight(f->ps) == 0 && f->waiting == NIL)
+				break;
+			delay = provider_rate_delay_ms(f->ps);
+			fulfil_add_finished(f, provider_wait(f->ps, delay > 0 ? delay : 1000, &woken));
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (list_length(f->finished) != 1)
+			elog(ERROR, "catalog call did not finish");
+		req = linitial(f->finished);
+		status = req->http_status;
+		if (status == 200 || status == 304)
+			record_catalog(f, req);
+		else
+			why = MemoryContextStrdup(outer, req->error ? req->error
+									  : psprintf("the provider answered %d", status));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		fulfil_end(f);
+	}
+	PG_END_TRY();
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_CATALOG_NOT_REFRESHED),
+				 errmsg("catalog not refreshed: %s", why),
+				 errhint("The catalog loaded before stays; check gifq.provider_url and gifq.provider_api_key.")));
+	PG_RETURN_TEXT_P(cstring_to_text(status == 200 ? "loaded" : "unchanged"));
+}

@@ -50,6 +50,8 @@ int			gifq_retry_max_ms = 300000;
 int			gifq_poll_interval_ms = 5000;
 int			gifq_catalog_refresh_interval = 300;
 int			gifq_call_log_retention = 7 * 24 * 3600;
+int			gifq_outbox_retention = 30 * 24 * 3600;
+int			gifq_webhook_retention = 30 * 24 * 3600;
 char	   *gifq_card_key = NULL;
 char	   *gifq_card_key_previous = NULL;
 char	   *gifq_webhook_secret = NULL;
@@ -151,6 +153,14 @@ define_settings(void)
 	DefineCustomIntVariable("gifq.call_log_retention",
 							"How long provider calls stay in gifq.provider_calls.",
 							NULL, &gifq_call_log_retention, 7 * 24 * 3600, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("gifq.outbox_retention",
+							"How long gifq_prune keeps events in gifq.outbox that are not waiting to be sent.",
+							NULL, &gifq_outbox_retention, 30 * 24 * 3600, 3600, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("gifq.webhook_retention",
+							"How long gifq_prune keeps the ids of webhooks received in gifq.webhook_events.",
+							NULL, &gifq_webhook_retention, 30 * 24 * 3600, 86400, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	define_secret("gifq.card_key",
 				  "Key that seals gift-card codes and PINs at rest.",

@@ -80,6 +80,9 @@
 #define ERRCODE_GIFQ_WEBHOOK_SIGNATURE		MAKE_SQLSTATE('Q','G','4','0','5')
 #define ERRCODE_GIFQ_PROVIDER_NOT_SET		MAKE_SQLSTATE('Q','G','4','0','6')
 
+/* operations: maintenance jobs (QG6xx; see docs/operations.md) */
+#define ERRCODE_GIFQ_CATALOG_NOT_REFRESHED	MAKE_SQLSTATE('Q','G','6','0','3')
+
 /* settings (gifq.c; docs/settings.md) */
 /* where the worker runs (postmaster start only) */
 extern char *gifq_database;
@@ -98,6 +101,8 @@ extern int	gifq_retry_max_ms;
 extern int	gifq_poll_interval_ms;
 extern int	gifq_catalog_refresh_interval;
 extern int	gifq_call_log_retention;
+extern int	gifq_outbox_retention;
+extern int	gifq_webhook_retention;
 
 /* secrets: superuser-only */
 extern char *gifq_card_key;
