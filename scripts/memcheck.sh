@@ -52,7 +52,9 @@ status=0
 # GIFQ_MEMCHECK_PARTS: any of regress, isolation, pgtap, worker (default:
 # all four).  The isolation specs commit (the pgTAP suites roll back), so
 # they run what happens at commit: the leaderboard's counts, for one.
+# GIFQ_MEMCHECK_PGTAP: the pgTAP files to run (base names; default: all).
 parts=" ${GIFQ_MEMCHECK_PARTS:-regress isolation pgtap worker} "
+pgtap_only=" ${GIFQ_MEMCHECK_PGTAP:-} "
 part() { [[ $parts == *" $1 "* ]]; }
 if part regress; then
 	regress=$(cd "$GIFQ_WORK/sql" && ls *.sql | grep -v '^gifq--' | sed 's/\.sql$//' | tr '\n' ' ')
@@ -73,6 +75,7 @@ if part pgtap; then
 	as_pg psql -X -q -d gifq_vg_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION gifq'
 	for f in "$GIFQ_WORK"/test/*.sql; do
 		[ -e "$f" ] || continue
+		[ "$pgtap_only" = "  " ] || [[ $pgtap_only == *" $(basename "$f" .sql) "* ]] || continue
 		(cd "$GIFQ_WORK" && as_pg pg_prove -d gifq_vg_tap "test/$(basename "$f")") || status=1
 	done
 fi
