@@ -228,13 +228,13 @@ BEGIN
 	PERFORM gifq.reward_replays(_pid, _single);
 
 	-- the funding of each currency covers the new rewards
-	FOR x IN SELECT b.currency, sum(b.units) AS total FROM gifq_rewards_in b
+	FOR x IN SELECT b.currency, sum(b.units)::bigint AS total FROM gifq_rewards_in b
 		WHERE b.reward_id IS NULL GROUP BY b.currency ORDER BY b.currency
 	LOOP
 		SELECT a.id INTO funding FROM gifq.accounts a
 		WHERE a.program_id = _pid AND a.member_id IS NULL AND a.code = 'funding'
 			AND a.currency = x.currency;
-		avail := coalesce((SELECT sum(s.credits_posted - s.debits_posted - s.debits_pending)
+		avail := coalesce((SELECT sum(s.credits_posted - s.debits_posted - s.debits_pending)::bigint
 			FROM gifq.account_slots s WHERE s.account_id = funding), 0);
 		IF avail < x.total THEN
 			RAISE EXCEPTION USING ERRCODE = 'QG209',
