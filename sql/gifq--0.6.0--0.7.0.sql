@@ -206,10 +206,12 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	CREATE TEMP TABLE IF NOT EXISTS gifq_rewards_in (n integer PRIMARY KEY, e jsonb, units bigint,
+	-- the batch, in a table of this function's owner: one the caller made
+	-- under that name (which could carry triggers) is dropped first
+	DROP TABLE IF EXISTS pg_temp.gifq_rewards_in;
+	CREATE TEMP TABLE gifq_rewards_in (n integer PRIMARY KEY, e jsonb, units bigint,
 		currency text, expires_at timestamptz, reward_id bigint, token text)
 		ON COMMIT DROP;
-	TRUNCATE gifq_rewards_in;
 	INSERT INTO gifq_rewards_in (n, e, units, currency, expires_at)
 	SELECT a.n, a.e, units[a.n], curs[a.n], expiry[a.n]
 	FROM jsonb_array_elements(_rewards) WITH ORDINALITY a(e, n);
@@ -289,9 +291,9 @@ BEGIN
 
 	RETURN QUERY
 	SELECT b.n, b.reward_id, r.recipient_email, b.token, r.status, b.token IS NOT NULL
-	FROM gifq_rewards_in b JOIN gifq.rewards r ON r.id = b.reward_id
+	FROM pg_temp.gifq_rewards_in b JOIN gifq.rewards r ON r.id = b.reward_id
 	ORDER BY b.n;
-	DROP TABLE gifq_rewards_in;
+	DROP TABLE pg_temp.gifq_rewards_in;
 END $$;
 
 -- gifq.reward_replays: match the batch's elements without a reward yet
