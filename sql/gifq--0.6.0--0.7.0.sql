@@ -464,6 +464,8 @@ DECLARE
 	cost bigint;
 	oid bigint;
 	fh bigint;
+	funding bigint;
+	payable bigint;
 BEGIN
 	PERFORM gifq.reward_claimable(r);
 	SELECT * INTO b FROM gifq.reward_menu(r) m WHERE m.id = brand_id;
@@ -475,14 +477,28 @@ BEGIN
 	SELECT * INTO p FROM gifq.programs x WHERE x.id = r.program_id;
 	cost := gifq.card_cost(r.value, b.discount_pct);
 	oid := nextval('gifq.orders_id_seq');
+	funding := (SELECT a.id FROM gifq.accounts a WHERE a.program_id = r.program_id
+		AND a.member_id IS NULL AND a.code = 'funding' AND a.currency = r.currency);
+	payable := gifq.system_account(r.program_id, 'payable', r.currency);
+	-- every balance slot the claim changes, locked up front in the ledger's
+	-- global order (the reward hold's two, and this session's slots of
+	-- funding and payable for the cost hold): ending one hold and placing
+	-- another one after the other could lock two funding slots out of
+	-- order against a concurrent claim
+	PERFORM 1 FROM gifq.account_slots s JOIN gifq.accounts a ON a.id = s.account_id,
+		gifq.holds h JOIN gifq.transfers t ON t.id = h.transfer_id
+	WHERE h.transfer_id = r.hold_id
+		AND ((s.account_id = t.debit_account_id AND s.slot = h.debit_slot)
+			OR (s.account_id = t.credit_account_id AND s.slot = h.credit_slot)
+			OR (cost > 0 AND s.account_id IN (funding, payable)
+				AND s.slot = pg_backend_pid() % a.slots))
+	ORDER BY s.account_id, s.slot
+	FOR UPDATE OF s;
 	-- face value back to funding, cost held for the order: the two in one
 	-- transaction, so the funding never counts the reward twice
 	PERFORM gifq.end_holds(ARRAY[r.hold_id], 'void');
 	IF cost > 0 THEN
-		fh := @extschema@.gifq_transfer(
-			(SELECT a.id FROM gifq.accounts a WHERE a.program_id = r.program_id
-				AND a.member_id IS NULL AND a.code = 'funding' AND a.currency = r.currency),
-			gifq.system_account(r.program_id, 'payable', r.currency),
+		fh := @extschema@.gifq_transfer(funding, payable,
 			@extschema@.gifq_from_minor_units(cost, r.currency), NULL, true, NULL,
 			jsonb_build_object('order_id', oid, 'reward_id', r.id));
 	END IF;
