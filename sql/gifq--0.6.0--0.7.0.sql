@@ -208,7 +208,9 @@ BEGIN
 
 	-- the batch, in a table of this function's owner: one the caller made
 	-- under that name (which could carry triggers) is dropped first
-	DROP TABLE IF EXISTS pg_temp.gifq_rewards_in;
+	IF to_regclass('pg_temp.gifq_rewards_in') IS NOT NULL THEN
+		DROP TABLE pg_temp.gifq_rewards_in;
+	END IF;
 	CREATE TEMP TABLE gifq_rewards_in (n integer PRIMARY KEY, e jsonb, units bigint,
 		currency text, expires_at timestamptz, reward_id bigint, token text)
 		ON COMMIT DROP;
