@@ -70,6 +70,9 @@ CREATE FUNCTION gifq.reward_holds(debit bigint, credit bigint, currency text,
 	amounts bigint[], reward_ids bigint[]) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'gifq_reward_holds' LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION gifq.void_reward_holds(holds bigint[]) RETURNS integer
+	AS 'MODULE_PATHNAME', 'gifq_void_reward_holds' LANGUAGE C VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION gifq.wake_worker() RETURNS void
 	AS 'MODULE_PATHNAME', 'gifq_wake_worker' LANGUAGE C VOLATILE;
 
@@ -526,7 +529,9 @@ COMMENT ON FUNCTION @extschema@.gifq_claim_reward(text, text) IS 'turn a pending
 
 -- gifq_expire_rewards: void the holds of pending rewards past their
 -- expiry, in batches of up to 1,000 (rewards a claim has locked are
--- skipped: that claim is refused once it sees the expiry).  Each expired
+-- skipped: that claim is refused once it sees the expiry), each batch's
+-- holds together (gifq.void_reward_holds: one statement for the voids,
+-- each balance slot changed once).  Each expired
 -- reward raises reward.expired.
 CREATE FUNCTION @extschema@.gifq_expire_rewards() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -540,7 +545,7 @@ BEGIN
 			WHERE r.status = 'pending' AND r.expires_at <= now()
 			ORDER BY r.id LIMIT 1000 FOR UPDATE SKIP LOCKED
 		), voided AS (
-			SELECT gifq.end_holds(array_agg(d.hold_id ORDER BY d.hold_id), 'void') AS n FROM due d
+			SELECT gifq.void_reward_holds(array_agg(d.hold_id)) AS n FROM due d
 		)
 		SELECT array_agg(d.id) INTO ids FROM due d, voided v;
 		EXIT WHEN ids IS NULL;

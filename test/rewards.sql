@@ -15,7 +15,7 @@
 -- expires_at into the past (as the owner, the suite's only write behind
 -- the API's back).
 BEGIN;
-SELECT plan(81);
+SELECT plan(85);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -313,6 +313,18 @@ SELECT is(pg_temp.fund(), '75.75 USD|62.34 USD|0.00 USD|13.41 USD', 'bulk: the r
 SELECT is(status, 'pending', 'bulk: a bulk reward is claimed like any other')
 FROM gifq_claim_reward((SELECT claim_token FROM sent ORDER BY reward_id LIMIT 1), 'visa-us');
 
+-- the other four expire together: one batch, each slot changed once
+UPDATE gifq.rewards SET expires_at = now() - interval '1 second'
+WHERE idempotency_key LIKE 'b-%' AND status = 'pending';
+SELECT is(gifq_expire_rewards(), 4, 'bulk expiry: four rewards expire in one call');
+SELECT is(pg_temp.fund(), '75.75 USD|22.09 USD|0.00 USD|53.66 USD', 'bulk expiry: their 40.00 USD is available again');
+SELECT is((SELECT count(*) FROM gifq.rewards r JOIN gifq.holds h ON h.transfer_id = r.hold_id
+		JOIN gifq.transfers v ON v.id = h.resolved_by
+		WHERE r.idempotency_key LIKE 'b-%' AND r.status = 'expired' AND h.status = 'voided'
+			AND v.kind = 'void' AND v.pending_id = r.hold_id), 4::bigint,
+	'bulk expiry: each hold ended by its own void transfer');
+SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'bulk expiry: the ledger is consistent');
+
 ------------------------------------------------------------------------
 -- threshold rewards
 ------------------------------------------------------------------------
@@ -348,7 +360,7 @@ SELECT is((SELECT h.reward_status FROM gifq.threshold_hits h JOIN gifq.threshold
 
 SELECT is((SELECT format('%s %s %s %s %s %s', sent, claimed, expired, pending, expired_value, claim_rate)
 		FROM gifq.reward_rates WHERE program = 'tap-r' AND currency = 'USD'),
-	'9 2 1 6 10.00 USD 0.6667', 'reward_rates: counts, values and the claim rate of ended rewards');
+	'9 2 5 2 50.00 USD 0.2857', 'reward_rates: counts, values and the claim rate of ended rewards');
 SELECT is_empty($$SELECT * FROM gifq_ledger_verify()$$, 'verify: the ledger is consistent at the end');
 
 SELECT * FROM finish();
