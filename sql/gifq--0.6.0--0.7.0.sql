@@ -12,8 +12,9 @@
 -- with a secret token and picks a brand from the reward's menu; the claim
 -- becomes an order.  value is in minor units of currency.  brands,
 -- categories and countries restrict the menu (NULL: no restriction).
--- token_hash is the SHA-256 of the claim token; the token itself is never
--- stored.  hold_id is the funding -> liability hold of the face value
+-- token_hash is the SHA-256 of the claim token; the token itself is not
+-- kept here (only a threshold reward's travels, in its reward.issued
+-- outbox event, to reach the platform).  hold_id is the funding -> liability hold of the face value
 -- (NULL only inside the transaction that sends the reward); order_id the
 -- order a claim made; member_id and threshold_id name the member and
 -- threshold of a reward a threshold issued.
