@@ -75,6 +75,17 @@ SELECT program, members, eligible, redeemed FROM gifq.redemption_conversion;
 SELECT count(*) AS jobs FROM gifq_maintenance_jobs();
 SELECT log, removed FROM gifq_prune();
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+-- recipient-choice rewards: the program made under 0.2.0 sends one, the
+-- recipient claims it as the brand loaded under 0.3.0
+SELECT gifq_fund('upgraded', '20.00 USD', 'k2') > 0 AS funded;
+SELECT claim_token AS reward_token, status AS reward_status
+FROM gifq_send_reward('upgraded', 'friend@example.com', '10.00 USD', 'rw-1') \gset
+SELECT :'reward_status' AS sent, :'reward_token' ~ '^gqr_[A-Za-z0-9_-]{32}$' AS token_shape;
+SELECT brand_id FROM gifq_reward_options(:'reward_token');
+SELECT status FROM gifq_claim_reward(:'reward_token', 'b-us');
+SELECT status, value, currency FROM gifq.rewards;
+SELECT (gifq_program_balance('upgraded')).available AS funding_left;
+SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';

@@ -6,7 +6,7 @@
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
  * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger,
  * QG2xx for the catalog and orders, QG3xx for gamification, QG4xx for
- * fulfilment.  Every code is listed
+ * fulfilment, QG5xx for recipient-choice rewards.  Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
  * Copyright (c) 2026, the gifq authors
@@ -80,6 +80,14 @@
 #define ERRCODE_GIFQ_WEBHOOK_SIGNATURE		MAKE_SQLSTATE('Q','G','4','0','5')
 #define ERRCODE_GIFQ_PROVIDER_NOT_SET		MAKE_SQLSTATE('Q','G','4','0','6')
 
+/*
+ * recipient-choice rewards (QG5xx; see docs/rewards.md).  Raised by the
+ * PL/pgSQL half of the rewards API in the 0.7.0 script.
+ */
+#define ERRCODE_GIFQ_CLAIM_TOKEN_UNKNOWN	MAKE_SQLSTATE('Q','G','5','0','1')
+#define ERRCODE_GIFQ_REWARD_CLAIMED		MAKE_SQLSTATE('Q','G','5','0','2')
+#define ERRCODE_GIFQ_REWARD_EXPIRED		MAKE_SQLSTATE('Q','G','5','0','3')
+#define ERRCODE_GIFQ_BRAND_NOT_OFFERED		MAKE_SQLSTATE('Q','G','5','0','4')
 /* operations: maintenance jobs (QG6xx; see docs/operations.md) */
 #define ERRCODE_GIFQ_CATALOG_NOT_REFRESHED	MAKE_SQLSTATE('Q','G','6','0','3')
 

@@ -482,6 +482,27 @@ ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 }
 
 /*
+ * ledger_apply_both_request
+ *		ledger_apply_both() for a change made on behalf of a request: a
+ *		refusal calls the request's callback (its own error) if it has one.
+ *		The request's amount names the change in the ledger's own error.
+ */
+void
+ledger_apply_both_request(const LedgerAccount *debit, int debit_slot,
+						  const SlotDelta *debit_delta,
+						  const LedgerAccount *credit, int credit_slot,
+						  const SlotDelta *credit_delta,
+						  int64 transfer_id, const TransferRequest *request)
+{
+	LedgerSide	sides[2] = {
+		{debit, debit_slot, *debit_delta, transfer_id, request, &request->amount},
+		{credit, credit_slot, *credit_delta, transfer_id, request, &request->amount},
+	};
+
+	apply_sides(sides, 2);
+}
+
+/*
  * ledger_after_change
  *		Raise or re-arm the account's low-balance event if it has a level.
  */

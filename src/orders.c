@@ -203,7 +203,9 @@ payable_account(int64 program_id, const char *currency)
  *		hold ids.  The caller has loaded the four accounts (or left the
  *		funding or payable account's id 0 where the program has none).  Throws QG208 or QG209 when either is short.  A card that
  *		costs nothing (a 100% discount cannot be loaded, so only a zero-cost
- *		rounding of a tiny card) holds no funding.
+ *		rounding of a tiny card) holds no funding.  An order of no points
+ *		(a claimed reward's: the recipient spent none) holds no points;
+ *		its hold ids stay 0 for what it does not hold.
  */
 void
 orders_place_holds(OrderHolds *holds)
@@ -211,7 +213,7 @@ orders_place_holds(OrderHolds *holds)
 	TransferRequest reqs[2];
 	LedgerAccount accounts[4];
 	int64		ids[2];
-	int			n = 1;
+	int			n = 0;
 	Jsonb	   *metadata;
 
 	if (holds->funding_account.id == 0 && holds->cost.units > 0)
@@ -221,33 +223,42 @@ orders_place_holds(OrderHolds *holds)
 												  CStringGetDatum(psprintf("{\"order_id\": %lld}",
 																		   (long long) holds->order_id))));
 	memset(reqs, 0, sizeof(reqs));
-	reqs[0].debit_account = holds->points_account.id;
-	reqs[0].credit_account = holds->issuance_account.id;
-	accounts[0] = holds->points_account;
-	accounts[1] = holds->issuance_account;
-	reqs[0].amount = holds->points;
-	reqs[0].pending = true;
-	reqs[0].metadata = metadata;
-	reqs[0].refused = refuse_points;
-	reqs[0].refused_arg = holds;
+	memset(ids, 0, sizeof(ids));
+	/* a claimed reward's order holds no points */
+	if (holds->points.units > 0)
+	{
+		reqs[n].debit_account = holds->points_account.id;
+		reqs[n].credit_account = holds->issuance_account.id;
+		accounts[2 * n] = holds->points_account;
+		accounts[2 * n + 1] = holds->issuance_account;
+		reqs[n].amount = holds->points;
+		reqs[n].pending = true;
+		reqs[n].metadata = metadata;
+		reqs[n].refused = refuse_points;
+		reqs[n].refused_arg = holds;
+		n++;
+	}
 	if (holds->cost.units > 0)
 	{
 		if (holds->payable_account.id == 0)
 			ledger_load_account(payable_account(holds->program_id,
 												holds->cost.currency),
 								&holds->payable_account);
-		reqs[1] = reqs[0];
-		reqs[1].debit_account = holds->funding_account.id;
-		reqs[1].credit_account = holds->payable_account.id;
-		accounts[2] = holds->funding_account;
-		accounts[3] = holds->payable_account;
-		reqs[1].amount = holds->cost;
-		reqs[1].refused = refuse_funding;
-		n = 2;
+		reqs[n].debit_account = holds->funding_account.id;
+		reqs[n].credit_account = holds->payable_account.id;
+		accounts[2 * n] = holds->funding_account;
+		accounts[2 * n + 1] = holds->payable_account;
+		reqs[n].amount = holds->cost;
+		reqs[n].pending = true;
+		reqs[n].metadata = metadata;
+		reqs[n].refused = refuse_funding;
+		reqs[n].refused_arg = holds;
+		n++;
 	}
-	ledger_transfer_set(reqs, n, accounts, ids);
-	holds->points_hold = ids[0];
-	holds->funding_hold = n == 2 ? ids[1] : 0;
+	if (n > 0)
+		ledger_transfer_set(reqs, n, accounts, ids);
+	holds->points_hold = holds->points.units > 0 ? ids[0] : 0;
+	holds->funding_hold = holds->cost.units > 0 ? ids[n - 1] : 0;
 }
 
 
@@ -370,11 +381,12 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(order_id);
 	ledger_run(ledger_plan(&plan_retry_load,
-						   "SELECT o.status, m.blocked, m.external_id, o.brand_id,"
+						   "SELECT o.status, coalesce(m.blocked, false),"
+						   " coalesce(m.external_id, ''), o.brand_id,"
 						   " b.discontinued_at IS NOT NULL, b.in_stock, p.code,"
 						   " o.program_id, o.points, o.points_code, o.cost, o.currency,"
-						   " (SELECT a.id FROM gifq.accounts a WHERE a.member_id = m.id"
-						   "   AND a.code = 'points'),"
+						   " coalesce((SELECT a.id FROM gifq.accounts a WHERE a.member_id = m.id"
+						   "   AND a.code = 'points'), 0),"
 						   " (SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
 						   "   AND a.member_id IS NULL AND a.code = 'issuance'"
 						   "   AND a.currency = o.points_code),"
@@ -384,7 +396,7 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 						   " coalesce((SELECT a.id FROM gifq.accounts a WHERE a.program_id = p.id"
 						   "   AND a.member_id IS NULL AND a.code = 'payable'"
 						   "   AND a.currency = o.currency), 0)"
-						   " FROM gifq.orders o JOIN gifq.members m ON m.id = o.member_id"
+						   " FROM gifq.orders o LEFT JOIN gifq.members m ON m.id = o.member_id"
 						   " JOIN gifq.programs p ON p.id = o.program_id"
 						   " JOIN gifq.brands b ON b.id = o.brand_id"
 						   " WHERE o.id = $1 FOR UPDATE OF o",
@@ -418,6 +430,8 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 
 	values[1] = Int64GetDatum(holds.points_hold);
 	values[2] = Int64GetDatum(holds.funding_hold);
+	if (holds.points_hold == 0)
+		nulls[1] = 'n';		/* a claimed reward's order */
 	if (holds.funding_hold == 0)
 		nulls[2] = 'n';
 	ledger_run(ledger_plan(&plan_retry_update,

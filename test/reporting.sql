@@ -9,7 +9,7 @@
 --   QG602 pg_cron in another database    QG603 catalog not refreshed
 -- QG601 (no pg_cron) needs a cluster without it: test/t/008_cron.pl.
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -292,7 +292,7 @@ SELECT lives_ok(format('SELECT count(*) FROM gifq.%I', v), 'gifq_reader reads gi
 FROM unnest(ARRAY['order_outcomes', 'order_failures', 'provider_latency_daily',
 	'time_to_reward', 'spend_by_program', 'spend_by_brand', 'spend_by_category',
 	'average_order_value', 'redemption_conversion', 'recipient_yearly_totals',
-	'webhook_delivery', 'order_success', 'provider_latency', 'worker']) v;
+	'webhook_delivery', 'order_success', 'provider_latency', 'worker', 'reward_rates']) v;
 SELECT throws_ok('SELECT count(*) FROM gifq.orders', '42501', NULL,
 	'gifq_reader cannot read the tables behind the views');
 SELECT throws_ok('SELECT * FROM gifq_prune()', '42501', NULL,
