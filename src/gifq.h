@@ -6,7 +6,8 @@
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
  * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger,
  * QG2xx for the catalog and orders, QG3xx for gamification, QG4xx for
- * fulfilment, QG5xx for recipient-choice rewards.  Every code is listed
+ * fulfilment, QG5xx for recipient-choice rewards, QG6xx for operations.
+ * Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
  * Copyright (c) 2026, the gifq authors
