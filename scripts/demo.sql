@@ -269,3 +269,74 @@ SELECT database, delivered, failed, in_flight, paused_reason FROM gifq.worker;
 SELECT m.external_id AS member, (gifq_member_balance('acme-kudos', m.external_id)).available
 FROM gifq.members m ORDER BY 1;
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
+
+-- ======================================================================
+--  part 6: rewards the recipient chooses.  A threshold sends Ben a reward
+--  from the program's funding; he picks a brand, the worker delivers the
+--  card; a survey platform sends rewards in bulk; one expires unclaimed
+--  and its value returns; the reports show what happened.
+-- ======================================================================
+
+-- Kudos from colleagues are worth 150 points, and reaching 600 points
+-- earns a $5 reward of the member's choice.
+SELECT gifq_set_rule('acme-kudos', 'kudos.received', 150);
+SELECT gifq_define_threshold('acme-kudos', 600, 'reward', '5.00 USD') AS reward_threshold \gset
+SELECT (gifq_program_balance('acme-kudos', 'USD')).available AS funding_before;
+-- Ben receives kudos until he crosses 600: the event that crosses it
+-- holds $5 of funding for him, in the same transaction.
+SELECT e.event_id, e.points_awarded, e.balance
+FROM generate_series(1, 3) k,
+	LATERAL gifq_record_event('acme-kudos', 'user_ben', 'kudos.received', 'kudos-ben-' || k) e;
+SELECT reward_status, reward_id IS NOT NULL AS issued FROM gifq.threshold_hits
+WHERE threshold_id = :reward_threshold;
+SELECT (gifq_program_balance('acme-kudos', 'USD')).available AS funding_after;
+-- The claim token reaches the app in a reward.issued event (the app
+-- emails Ben a link); it is stored only as a hash in gifq.rewards.
+SELECT payload->>'claim_token' AS ben_token FROM gifq.outbox
+WHERE event_type = 'reward.issued' ORDER BY id DESC LIMIT 1 \gset
+-- The menu is the live catalog's brands that sell a $5 card in Ben's
+-- country; he picks the café.
+SELECT brand_id, name, currency FROM gifq_reward_options(:'ben_token');
+SELECT * FROM gifq_claim_reward(:'ben_token', 'cafe-us') \gset ben_
+-- A second claim of the same link, and a made-up token, are refused.
+\set ON_ERROR_STOP 0
+SELECT * FROM gifq_claim_reward(:'ben_token', 'cafe-us');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG502 already claimed)
+SELECT * FROM gifq_claim_reward('gqr_not-a-real-token-at-all-000000', 'amazon-us');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG501 claim token not recognised)
+\set ON_ERROR_STOP 1
+-- (the demo waits for the worker)
+DO $$
+BEGIN
+	FOR i IN 1..100 LOOP
+		EXIT WHEN NOT EXISTS (SELECT 1 FROM gifq.orders
+			WHERE status IN ('pending', 'submitted', 'processing'));
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT order_id, status, brand_id, amount, code_last4 FROM gifq_order(:ben_order_id);
+
+-- A survey platform thanks three respondents in one call, all or
+-- nothing, each with a menu of one category; one reward lapses within a
+-- second (its value goes back to the funding when it is expired).
+SELECT reward_id, recipient_email, claim_token IS NOT NULL AS has_token
+FROM gifq_send_rewards('acme-kudos', '[
+	{"recipient_email": "r1@example.com", "value": "2.00 USD", "idempotency_key": "survey-7-r1", "categories": ["retail"]},
+	{"recipient_email": "r2@example.com", "value": "2.00 USD", "idempotency_key": "survey-7-r2", "categories": ["retail"]},
+	{"recipient_email": "r3@example.com", "value": "2.00 USD", "idempotency_key": "survey-7-r3", "categories": ["retail"]}
+]');
+SELECT reward_id, status FROM gifq_send_reward('acme-kudos', 'late@example.com', '3.00 USD',
+	'survey-7-late', expires_at => now() + interval '1 second');
+SELECT (gifq_program_balance('acme-kudos', 'USD')).available AS funding_before_expiry;
+SELECT pg_sleep(1.2);
+SELECT gifq_expire_rewards() AS expired;
+SELECT (gifq_program_balance('acme-kudos', 'USD')).available AS funding_after_expiry;
+SELECT recipient_email, status FROM gifq.rewards ORDER BY id;
+
+-- What the reporting role sees: rewards claimed and expired, spend by
+-- brand at face value and at cost, and how orders went.
+SELECT program, currency, sent, claimed, expired, pending, claim_rate, expiry_rate
+FROM gifq.reward_rates;
+SELECT program, brand_id, orders, face_value, cost, margin FROM gifq.spend_by_brand;
+SELECT program, orders, delivered, failed, success_rate FROM gifq.order_outcomes;
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
