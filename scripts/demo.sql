@@ -230,8 +230,8 @@ SELECT database, pid IS NOT NULL AS running, last_error, queue_depth FROM gifq.w
 -- A DBA points it at the provider; a reload is enough.
 ALTER SYSTEM SET gifq.provider_url = :'provider_url';
 SELECT pg_reload_conf();
--- (the demo waits until no order is on its way)
-DO $$
+-- (the demo waits, up to 10 s, until no order is on its way)
+CREATE PROCEDURE pg_temp.wait_for_worker() LANGUAGE plpgsql AS $$
 BEGIN
 	FOR i IN 1..100 LOOP
 		EXIT WHEN NOT EXISTS (SELECT 1 FROM gifq.orders
@@ -239,6 +239,7 @@ BEGIN
 		PERFORM pg_sleep(0.1);
 	END LOOP;
 END $$;
+CALL pg_temp.wait_for_worker();
 
 -- Ana's $10 card is delivered: the holds are posted, the card is stored
 -- sealed (AES-256-GCM), and the app sees only its last 4 characters.
@@ -305,15 +306,7 @@ SELECT * FROM gifq_claim_reward(:'ben_token', 'cafe-us');
 SELECT * FROM gifq_claim_reward('gqr_not-a-real-token-at-all-000000', 'amazon-us');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG501 claim token not recognised)
 \set ON_ERROR_STOP 1
--- (the demo waits for the worker)
-DO $$
-BEGIN
-	FOR i IN 1..100 LOOP
-		EXIT WHEN NOT EXISTS (SELECT 1 FROM gifq.orders
-			WHERE status IN ('pending', 'submitted', 'processing'));
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
+CALL pg_temp.wait_for_worker();
 SELECT order_id, status, brand_id, amount, code_last4 FROM gifq_order(:ben_order_id);
 
 -- A survey platform thanks three respondents in one call, all or
