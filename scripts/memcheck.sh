@@ -52,7 +52,8 @@ status=0
 # GIFQ_MEMCHECK_PARTS: any of regress, isolation, pgtap, worker (default:
 # all four).  The isolation specs commit (the pgTAP suites roll back), so
 # they run what happens at commit: the leaderboard's counts, for one.
-# GIFQ_MEMCHECK_PGTAP: the pgTAP files to run (base names; default: all).
+# GIFQ_MEMCHECK_PGTAP and GIFQ_MEMCHECK_SPECS: the pgTAP files and the
+# isolation specs to run (base names; default: all).
 parts=" ${GIFQ_MEMCHECK_PARTS:-regress isolation pgtap worker} "
 pgtap_only=" ${GIFQ_MEMCHECK_PGTAP:-} "
 part() { [[ $parts == *" $1 "* ]]; }
@@ -64,7 +65,7 @@ if part regress; then
 		$regress) || status=1
 fi
 if part isolation; then
-	specs=$(cd "$GIFQ_WORK/test/specs" && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')
+	specs=${GIFQ_MEMCHECK_SPECS:-$(cd "$GIFQ_WORK/test/specs" && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')}
 	(cd "$GIFQ_WORK" && as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
 		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --inputdir=test \
 		--outputdir="$GIFQ_WORK/isolation" --dbname=gifq_vg_iso --load-extension=gifq \
