@@ -22,7 +22,8 @@ cat >>"$GIFQ_WORK/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PGPORT
 unix_socket_directories = '$GIFQ_WORK'
-shared_preload_libraries = 'gifq'
+shared_preload_libraries = 'gifq,pg_cron'
+cron.database_name = 'postgres'
 fsync = off
 max_parallel_workers_per_gather = 2
 gifq.database = 'gifq_vg_worker'
