@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(275);
+SELECT plan(276);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -1203,6 +1203,34 @@ SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'multi-row insert: the co
 SELECT is(pg_temp.around('tap-lbr', k, '{}', 2), pg_temp.ref_around('tap-lbr', k, '{}', 2),
 	format('multi-row insert: gifq_leaderboard_around %s is rank() over the events', k))
 FROM unnest(ARRAY['day', 'month', 'all']) k;
+
+-- the trigger numbers days, weeks and months in C: the same numbers as
+-- gifq.period_no, across daylight-saving changes (New York), before 2000
+-- (negative numbers) and around the Monday periods count from
+SELECT gifq_create_program('tap-tz', 'USD', 'PTS', 100, 'America/New_York') IS NOT NULL AS tz_program;
+SELECT gifq_upsert_member('tap-tz', 'z' || i, NULL, NULL) IS NOT NULL FROM generate_series(1, 2) i;
+SELECT gifq_set_rule('tap-tz', 'tz', 3);
+SELECT count(*) FROM unnest(ARRAY[
+		'1996-02-29 23:59:59.999999-05', '1999-12-31 23:59:59-05', '2000-01-02 23:59:59-05',
+		'2000-01-03 00:00:00-05', '2026-03-08 01:59:59-05', '2026-03-08 03:00:00-04',
+		'2026-11-01 01:30:00-04', '2026-11-01 01:30:00-05', '2026-11-01 23:59:59-05',
+		'2026-02-28 23:59:59-05', '2026-03-01 00:00:00-05']::timestamptz[]) WITH ORDINALITY t(at, k),
+	LATERAL gifq_record_event('tap-tz', 'z' || (1 + k % 2), 'tz', 'tz-' || k, at);
+SELECT is_empty($$
+	WITH p AS (SELECT id, timezone FROM gifq.programs WHERE code = 'tap-tz'),
+	expected AS (
+		SELECT e.member_id, k.period,
+			CASE k.period WHEN 'all' THEN 0
+				ELSE gifq.period_no(k.period, e.occurred_at AT TIME ZONE p.timezone) END AS period_no,
+			sum(e.points) AS points
+		FROM gifq.events e JOIN p ON p.id = e.program_id
+		CROSS JOIN (VALUES ('all'), ('day'), ('week'), ('month')) k(period)
+		GROUP BY 1, 2, 3),
+	kept AS (SELECT mp.member_id, mp.period, mp.period_no, mp.points
+		FROM gifq.member_points mp JOIN p ON p.id = mp.program_id)
+	SELECT * FROM expected e FULL JOIN kept k USING (member_id, period, period_no)
+	WHERE e.points IS DISTINCT FROM k.points$$,
+	'boards: the trigger''s days, weeks and months are gifq.period_no''s (DST, before 2000, Mondays)');
 
 SELECT * FROM finish();
 ROLLBACK;
