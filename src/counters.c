@@ -83,26 +83,38 @@ estate_free(EState *estate, ResultRelInfo *rri)
 
 /*
  * check_counter_layout
- *		The primary key must be the first columns in order and the last
- *		column the bigint count: the code addresses them by position.
+ *		The primary key's columns must be the table's first ones, in any
+ *		order, and the last column the bigint count: the code addresses them
+ *		by position.  Fills t->key_columns: the table column of each of the
+ *		key's columns.
  */
 static void
 check_counter_layout(CounterTable *t)
 {
 	TupleDesc	desc = RelationGetDescr(t->rel);
 	Form_pg_index index = t->pkey->rd_index;
+	bool		seen[INDEX_MAX_KEYS] = {false};
 
 	t->nkeys = index->indnkeyatts;
 	if (desc->natts != t->nkeys + 1 ||
 		TupleDescAttr(desc, t->nkeys)->atttypid != INT8OID)
 		elog(ERROR, "table gifq.%s is not its primary key and a bigint count",
 			 RelationGetRelationName(t->rel));
-	for (int i = 0; i < desc->natts; i++)
+	for (int i = 0; i < t->nkeys; i++)
 	{
-		if (TupleDescAttr(desc, i)->attisdropped ||
-			(i < t->nkeys && index->indkey.values[i] != i + 1))
+		int			column = index->indkey.values[i] - 1;
+
+		if (column < 0 || column >= t->nkeys || seen[column])
 			elog(ERROR, "the primary key of gifq.%s is not its first %d columns",
 				 RelationGetRelationName(t->rel), t->nkeys);
+		seen[column] = true;
+		t->key_columns[i] = column;
+	}
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			elog(ERROR, "table gifq.%s has a dropped column",
+				 RelationGetRelationName(t->rel));
 	}
 }
 
@@ -197,7 +209,7 @@ find_counter(CounterTable *t, const Datum *key)
 
 	memcpy(keys, t->keys, t->nkeys * sizeof(ScanKeyData));
 	for (int i = 0; i < t->nkeys; i++)
-		keys[i].sk_argument = key[i];
+		keys[i].sk_argument = key[t->key_columns[i]];
 	index_rescan(t->scan, keys, t->nkeys, NULL, 0);
 	found = index_getnext_slot(t->scan, ForwardScanDirection, t->found);
 	if (found)
@@ -248,9 +260,9 @@ insert_counter(CounterTable *t)
 
 /*
  * counters_add
- *		Add delta to the count of key (t->nkeys datums in column order), or
- *		insert the row with count delta.  Returns the new count.  Throws on
- *		overflow.
+ *		Add delta to the count of key (t->nkeys datums, in the table's column
+ *		order), or insert the row with count delta.  Returns the new count.
+ *		Throws on overflow.
  */
 int64
 counters_add(CounterTable *t, const Datum *key, int64 delta)

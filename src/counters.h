@@ -20,15 +20,17 @@
 #include "utils/relcache.h"
 
 /*
- * A table of counters: its primary key is its first nkeys columns, in
- * order, and its last column is the bigint count.  Open for one run of
- * additions (a trigger's statement, a commit's flush).
+ * A table of counters: its primary key is its first nkeys columns, in any
+ * order (fixed-width columns first make its comparisons cheaper), and its
+ * last column is the bigint count.  Open for one run of additions (a
+ * trigger's statement, a commit's flush).
  */
 typedef struct CounterTable
 {
 	Relation	rel;
 	Relation	pkey;
 	int			nkeys;
+	int			key_columns[INDEX_MAX_KEYS];	/* table column of each key column */
 	ScanKeyData keys[INDEX_MAX_KEYS];	/* arguments filled per row */
 	EState	   *estate;
 	ResultRelInfo *rri;
