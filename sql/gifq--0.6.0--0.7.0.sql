@@ -95,22 +95,10 @@ COMMENT ON FUNCTION @extschema@.gifq_prune() IS 'delete provider calls, sent eve
 -- gifq.worker_serves: is this database served by the preloaded worker
 -- (gifq in shared_preload_libraries and this database named in
 -- gifq.database)?  Then the worker sends orders and refreshes the
--- catalog, and pg_cron need not.  Reads superuser-only settings: called
--- from SECURITY DEFINER functions.
+-- catalog, and pg_cron need not.  C (src/worker.c), to read gifq.database
+-- exactly as the worker does.
 CREATE FUNCTION gifq.worker_serves() RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT EXISTS (SELECT 1
-			FROM pg_catalog.regexp_split_to_table(
-				pg_catalog.current_setting('shared_preload_libraries'), '\s*,\s*') l
-			WHERE pg_catalog.btrim(l, ' "') ~ '(^|/)gifq(\.so)?$')
-		AND EXISTS (SELECT 1
-			FROM pg_catalog.regexp_matches(
-				coalesce(pg_catalog.current_setting('gifq.database', true), ''),
-				'\s*("(?:[^"]|"")*"|[^,\s]+)\s*(?:,|$)', 'g') m
-			WHERE CASE WHEN m[1] LIKE '"%'
-				THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) - 2), '""', '"')
-				ELSE pg_catalog.lower(m[1]) END = pg_catalog.current_database())
-$$;
+	AS 'MODULE_PATHNAME', 'gifq_worker_serves' LANGUAGE C STABLE;
 
 -- gifq_maintenance_jobs: the jobs this database needs, as data.
 -- skip_reason is NULL for a job to schedule.  The job names are gifq-<job>
@@ -619,8 +607,8 @@ CREATE FUNCTION gifq.reward_holds(debit bigint, credit bigint, currency text,
 	amounts bigint[], reward_ids bigint[]) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'gifq_reward_holds' LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
-CREATE FUNCTION gifq.void_reward_holds(holds bigint[]) RETURNS integer
-	AS 'MODULE_PATHNAME', 'gifq_void_reward_holds' LANGUAGE C VOLATILE STRICT
+CREATE FUNCTION gifq.void_holds(holds bigint[]) RETURNS integer
+	AS 'MODULE_PATHNAME', 'gifq_void_holds' LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION gifq.wake_worker() RETURNS void
 	AS 'MODULE_PATHNAME', 'gifq_wake_worker' LANGUAGE C VOLATILE;
@@ -1079,7 +1067,7 @@ COMMENT ON FUNCTION @extschema@.gifq_claim_reward(text, text) IS 'turn a pending
 -- gifq_expire_rewards: void the holds of pending rewards past their
 -- expiry, in batches of up to 1,000 (rewards a claim has locked are
 -- skipped: that claim is refused once it sees the expiry), each batch's
--- holds together (gifq.void_reward_holds: one statement for the voids,
+-- holds together (gifq.void_holds: one statement for the voids,
 -- each balance slot changed once).  Each expired
 -- reward raises reward.expired.
 CREATE FUNCTION @extschema@.gifq_expire_rewards() RETURNS integer
@@ -1094,7 +1082,7 @@ BEGIN
 			WHERE r.status = 'pending' AND r.expires_at <= now()
 			ORDER BY r.id LIMIT 1000 FOR UPDATE SKIP LOCKED
 		), voided AS (
-			SELECT gifq.void_reward_holds(array_agg(d.hold_id)) AS n FROM due d
+			SELECT gifq.void_holds(array_agg(d.hold_id)) AS n FROM due d
 		)
 		SELECT array_agg(d.id) INTO ids FROM due d, voided v;
 		EXIT WHEN ids IS NULL;

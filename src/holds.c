@@ -307,6 +307,33 @@ lock_slots_of(int64 *holds, int nholds)
 			   values, NULL, SPI_OK_SELECT);
 }
 
+/*
+ * lock_open_holds
+ *		Lock the holds named in the array that are still pending, in id
+ *		order, then every balance slot they reserved in the global order,
+ *		before any is ended: ending them one by one would lock the second
+ *		hold's slots after the first's, out of the order concurrent
+ *		transfers take them in, and could deadlock.  Returns their ids.
+ */
+static int64 *
+lock_open_holds(Datum holds, int *nopen)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	int64	   *open;
+
+	ledger_run(ledger_plan_generic(&plan,
+						   "SELECT transfer_id FROM gifq.holds"
+						   " WHERE transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
+						   " AND status = 'pending' ORDER BY transfer_id FOR UPDATE",
+						   1, argtypes),
+			   &holds, NULL, SPI_OK_SELECT);
+	open = result_ids(nopen);
+	if (*nopen > 0)
+		lock_slots_of(open, *nopen);
+	return open;
+}
+
 PG_FUNCTION_INFO_V1(gifq_end_holds);
 
 /*
@@ -314,19 +341,12 @@ PG_FUNCTION_INFO_V1(gifq_end_holds);
  *		gifq.end_holds(holds bigint[], how text): post (in full) or void
  *		several holds together, as an order's two holds are on delivery or
  *		failure; returns how many were still pending and are now ended.
- *		The hold rows are locked in id order, then every balance slot they
- *		reserved in the global order, before any is ended: ending them one
- *		by one would lock the second hold's slots after the first's, out
- *		of the order concurrent transfers take them in, and could deadlock.
  */
 Datum
 gifq_end_holds(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan;
-	static const Oid argtypes[] = {INT8ARRAYOID};
 	char	   *how = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	HoldEnd		end;
-	Datum		values[1];
 	int64	   *open;
 	int			nopen;
 
@@ -342,16 +362,7 @@ gifq_end_holds(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	values[0] = PG_GETARG_DATUM(0);
-	ledger_run(ledger_plan_generic(&plan,
-						   "SELECT transfer_id FROM gifq.holds"
-						   " WHERE transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
-						   " AND status = 'pending' ORDER BY transfer_id FOR UPDATE",
-						   1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	open = result_ids(&nopen);
-	if (nopen > 0)
-		lock_slots_of(open, nopen);
+	open = lock_open_holds(PG_GETARG_DATUM(0), &nopen);
 	for (int i = 0; i < nopen; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -404,4 +415,111 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_INT32((int32) Min(done, PG_INT32_MAX));
+}
+
+PG_FUNCTION_INFO_V1(gifq_void_holds);
+
+/*
+ * gifq_void_holds
+ *		gifq.void_holds(holds bigint[]) returns integer: void every hold
+ *		named that is still pending, together (gifq_expire_rewards' batches
+ *		of reward holds); returns how many.  For holds without a timeout:
+ *		unlike gifq_void it does not refuse one past its timeout.
+ *
+ * The holds and their slots are locked as gifq_end_holds locks them.  Then
+ * one statement writes a void transfer per hold and marks the holds
+ * voided, and each slot is changed once by the sum it releases (its
+ * history entry names the void when it is the slot's only one): ending
+ * them one by one changes a shared slot once per hold, and each change
+ * walks the versions the transaction made before.  Releasing what is held
+ * takes no room, so nothing is refused.  STRICT.
+ */
+Datum
+gifq_void_holds(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan_void;
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	Datum		values[1];
+	int64	   *open;
+	int			nopen;
+	int			nslots;
+	int64	   *account_ids;
+	int		   *slots;
+	SlotDelta  *deltas;
+	int64	   *transfer_ids;
+	LedgerAccount *accounts;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	open = lock_open_holds(PG_GETARG_DATUM(0), &nopen);
+	if (nopen == 0)
+	{
+		SPI_finish();
+		PG_RETURN_INT32(0);
+	}
+	values[0] = int8_array(open, nopen);
+
+	/*
+	 * The voids, the holds' new status, and what each slot releases: its
+	 * pending debits (the hold's debit side) or credits (its credit side).
+	 */
+	ledger_run(ledger_plan_generic(&plan_void,
+								   "WITH h AS ("
+								   " SELECT h.transfer_id, h.debit_slot, h.credit_slot, t.program_id,"
+								   "  t.debit_account_id, t.credit_account_id, t.amount, t.currency"
+								   " FROM gifq.holds h JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
+								   " WHERE h.transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
+								   " AND h.status OPERATOR(pg_catalog.=) 'pending'),"
+								   " v AS (INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
+								   "  credit_account_id, amount, currency, pending_id)"
+								   " SELECT program_id, 'void', debit_account_id, credit_account_id, 0,"
+								   "  currency, transfer_id FROM h ORDER BY transfer_id"
+								   " RETURNING id, pending_id),"
+								   " u AS (UPDATE gifq.holds x SET status = 'voided', resolved_by = v.id"
+								   "  FROM v WHERE x.transfer_id OPERATOR(pg_catalog.=) v.pending_id)"
+								   " SELECT s.account_id, s.slot, sum(s.debits)::bigint, sum(s.credits)::bigint,"
+								   "  CASE WHEN count(*) OPERATOR(pg_catalog.=) 1 THEN max(s.id) ELSE 0 END"
+								   " FROM (SELECT h.debit_account_id AS account_id, h.debit_slot AS slot,"
+								   "   h.amount AS debits, 0::bigint AS credits, v.id"
+								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id"
+								   "  UNION ALL"
+								   "  SELECT h.credit_account_id, h.credit_slot, 0::bigint, h.amount, v.id"
+								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id) s"
+								   " GROUP BY s.account_id, s.slot ORDER BY s.account_id, s.slot",
+								   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	nslots = (int) SPI_processed;
+	account_ids = palloc(sizeof(int64) * nslots);
+	slots = palloc(sizeof(int) * nslots);
+	deltas = palloc0(sizeof(SlotDelta) * nslots);
+	transfer_ids = palloc(sizeof(int64) * nslots);
+	accounts = palloc(sizeof(LedgerAccount) * nslots);
+	for (int i = 0; i < nslots; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		account_ids[i] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		slots[i] = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+		deltas[i].debits_pending = -DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		deltas[i].credits_pending = -DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
+		transfer_ids[i] = DatumGetInt64(SPI_getbinval(tuple, desc, 5, &isnull));
+	}
+	ledger_load_accounts(account_ids, nslots, accounts);
+	for (int i = 0; i < nslots; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (accounts[i].id != account_ids[i])
+			elog(ERROR, "account %lld loaded for account %lld",
+				 (long long) accounts[i].id, (long long) account_ids[i]);
+		if (ledger_apply(&accounts[i], slots[i], &deltas[i], transfer_ids[i]) != 1)
+			elog(ERROR, "balance slot %d of account %lld refused a release",
+				 slots[i], (long long) account_ids[i]);
+	}
+	for (int i = 0; i < nslots; i++)
+		if (i == 0 || account_ids[i] != account_ids[i - 1])
+			ledger_after_change(&accounts[i]);
+	SPI_finish();
+	PG_RETURN_INT32(nopen);
 }

@@ -19,13 +19,12 @@
  *	 one slot 10,000 times in one transaction would walk an ever longer
  *	 chain of row versions.
  *
- * - gifq.void_reward_holds: the expiry's mirror image: a batch of reward
- *	 holds voided by one statement, each balance slot changed once.
+ * Expiry voids a batch of reward holds together with gifq.void_holds
+ * (holds.c).
  *
  * Locking: gifq.reward_holds locks the two balance slots in the ledger's
- * global order (ledger_apply_both); gifq.void_reward_holds locks the
- * holds in id order, then all their slots in the global order.  Callers lock their reward rows
- * before any balance slot.
+ * global order (ledger_apply_both).  Callers lock their reward rows before
+ * any balance slot.
  *
  * Copyright (c) 2026, the gifq authors
  *
@@ -346,133 +345,4 @@ gifq_wake_worker(PG_FUNCTION_ARGS)
 {
 	worker_wake_on_commit();
 	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(gifq_void_reward_holds);
-
-/*
- * gifq_void_reward_holds
- *		gifq.void_reward_holds(holds bigint[]) returns integer: void every
- *		hold named that is still pending, together, as gifq_expire_rewards
- *		does for a batch of expired rewards; returns how many.
- *
- * The holds are locked in id order, then every balance slot they reserved
- * in the global (account, slot) order, as gifq.end_holds does.  Then one
- * statement writes a void transfer per hold and marks the holds voided,
- * and each slot is changed once by the sum it releases (its history entry
- * names the void when it is the slot's only one).  Releasing what is held
- * takes no room, so nothing is refused.  STRICT.
- */
-Datum
-gifq_void_reward_holds(PG_FUNCTION_ARGS)
-{
-	static SPIPlanPtr plan_lock;
-	static SPIPlanPtr plan_slots;
-	static SPIPlanPtr plan_void;
-	static const Oid argtypes[] = {INT8ARRAYOID};
-	Datum		values[1];
-	int			nopen;
-	int			nslots;
-	int64	   *account_ids;
-	int		   *slots;
-	SlotDelta  *deltas;
-	int64	   *transfer_ids;
-	LedgerAccount *accounts;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	values[0] = PG_GETARG_DATUM(0);
-	ledger_run(ledger_plan_generic(&plan_lock,
-								   "SELECT transfer_id FROM gifq.holds"
-								   " WHERE transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " AND status OPERATOR(pg_catalog.=) 'pending'"
-								   " ORDER BY transfer_id FOR UPDATE",
-								   1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	nopen = (int) SPI_processed;
-	if (nopen == 0)
-	{
-		SPI_finish();
-		PG_RETURN_INT32(0);
-	}
-	ledger_run(ledger_plan_generic(&plan_slots,
-								   "SELECT 1 FROM gifq.account_slots s JOIN ("
-								   " SELECT t.debit_account_id AS account_id, h.debit_slot AS slot"
-								   "  FROM gifq.holds h JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
-								   "  WHERE h.transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
-								   "  AND h.status OPERATOR(pg_catalog.=) 'pending'"
-								   " UNION"
-								   " SELECT t.credit_account_id, h.credit_slot"
-								   "  FROM gifq.holds h JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
-								   "  WHERE h.transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
-								   "  AND h.status OPERATOR(pg_catalog.=) 'pending') x"
-								   " ON s.account_id OPERATOR(pg_catalog.=) x.account_id"
-								   " AND s.slot OPERATOR(pg_catalog.=) x.slot"
-								   " ORDER BY s.account_id, s.slot FOR UPDATE OF s",
-								   1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-
-	/*
-	 * The voids, the holds' new status, and what each slot releases: its
-	 * pending debits (the hold's debit side) or credits (its credit side).
-	 */
-	ledger_run(ledger_plan_generic(&plan_void,
-								   "WITH h AS ("
-								   " SELECT h.transfer_id, h.debit_slot, h.credit_slot, t.program_id,"
-								   "  t.debit_account_id, t.credit_account_id, t.amount, t.currency"
-								   " FROM gifq.holds h JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
-								   " WHERE h.transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " AND h.status OPERATOR(pg_catalog.=) 'pending'),"
-								   " v AS (INSERT INTO gifq.transfers (program_id, kind, debit_account_id,"
-								   "  credit_account_id, amount, currency, pending_id)"
-								   " SELECT program_id, 'void', debit_account_id, credit_account_id, 0,"
-								   "  currency, transfer_id FROM h ORDER BY transfer_id"
-								   " RETURNING id, pending_id),"
-								   " u AS (UPDATE gifq.holds x SET status = 'voided', resolved_by = v.id"
-								   "  FROM v WHERE x.transfer_id OPERATOR(pg_catalog.=) v.pending_id)"
-								   " SELECT s.account_id, s.slot, sum(s.debits)::bigint, sum(s.credits)::bigint,"
-								   "  CASE WHEN count(*) OPERATOR(pg_catalog.=) 1 THEN max(s.id) ELSE 0 END"
-								   " FROM (SELECT h.debit_account_id AS account_id, h.debit_slot AS slot,"
-								   "   h.amount AS debits, 0::bigint AS credits, v.id"
-								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id"
-								   "  UNION ALL"
-								   "  SELECT h.credit_account_id, h.credit_slot, 0::bigint, h.amount, v.id"
-								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id) s"
-								   " GROUP BY s.account_id, s.slot ORDER BY s.account_id, s.slot",
-								   1, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	nslots = (int) SPI_processed;
-	account_ids = palloc(sizeof(int64) * nslots);
-	slots = palloc(sizeof(int) * nslots);
-	deltas = palloc0(sizeof(SlotDelta) * nslots);
-	transfer_ids = palloc(sizeof(int64) * nslots);
-	accounts = palloc(sizeof(LedgerAccount) * nslots);
-	for (int i = 0; i < nslots; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		account_ids[i] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		slots[i] = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-		deltas[i].debits_pending = -DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
-		deltas[i].credits_pending = -DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
-		transfer_ids[i] = DatumGetInt64(SPI_getbinval(tuple, desc, 5, &isnull));
-	}
-	ledger_load_accounts(account_ids, nslots, accounts);
-	for (int i = 0; i < nslots; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (accounts[i].id != account_ids[i])
-			elog(ERROR, "account %lld loaded for account %lld",
-				 (long long) accounts[i].id, (long long) account_ids[i]);
-		if (ledger_apply(&accounts[i], slots[i], &deltas[i], transfer_ids[i]) != 1)
-			elog(ERROR, "balance slot %d of account %lld refused a release",
-				 slots[i], (long long) account_ids[i]);
-	}
-	for (int i = 0; i < nslots; i++)
-		if (i == 0 || account_ids[i] != account_ids[i - 1])
-			ledger_after_change(&accounts[i]);
-	SPI_finish();
-	PG_RETURN_INT32(nopen);
 }

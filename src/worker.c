@@ -117,6 +117,32 @@ worker_databases(void)
 	return names;
 }
 
+PG_FUNCTION_INFO_V1(gifq_worker_serves);
+
+/*
+ * gifq_worker_serves
+ *		gifq.worker_serves(): whether a preloaded gifq runs a worker for this
+ *		database (it is named in gifq.database, which exists only when gifq
+ *		is preloaded), read as the worker reads the list.  Then the worker
+ *		sends orders and refreshes the catalog, and pg_cron need not.
+ */
+Datum
+gifq_worker_serves(PG_FUNCTION_ARGS)
+{
+	char	   *here;
+	ListCell   *lc;
+
+	if (gifq_database == NULL)
+		PG_RETURN_BOOL(false);
+	here = get_database_name(MyDatabaseId);
+	foreach(lc, worker_databases())
+	{
+		if (here != NULL && strcmp((char *) lfirst(lc), here) == 0)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
 static void
 worker_shmem_request(void)
 {
