@@ -198,14 +198,37 @@ payable_account(int64 program_id, const char *currency)
 }
 
 /*
+ * add_hold
+ *		One of an order's holds: a pending transfer of amount from debit to
+ *		credit, naming the order, refused by refused; the two accounts go
+ *		to pair[0] and pair[1], as ledger_transfer_set takes them.
+ */
+static void
+add_hold(TransferRequest *req, LedgerAccount *pair, const LedgerAccount *debit,
+		 const LedgerAccount *credit, const GifqMoney *amount,
+		 LedgerRefusal refused, OrderHolds *holds, Jsonb *metadata)
+{
+	req->debit_account = debit->id;
+	req->credit_account = credit->id;
+	pair[0] = *debit;
+	pair[1] = *credit;
+	req->amount = *amount;
+	req->pending = true;
+	req->metadata = metadata;
+	req->refused = refused;
+	req->refused_arg = holds;
+}
+
+/*
  * orders_place_holds
  *		Hold the order's points and its funding at cost; fill in the two
  *		hold ids.  The caller has loaded the four accounts (or left the
- *		funding or payable account's id 0 where the program has none).  Throws QG208 or QG209 when either is short.  A card that
- *		costs nothing (a 100% discount cannot be loaded, so only a zero-cost
+ *		funding or payable account's id 0 where the program has none).
+ *		Throws QG208 or QG209 when either is short.  A card that costs
+ *		nothing (a 100% discount cannot be loaded, so only a zero-cost
  *		rounding of a tiny card) holds no funding.  An order of no points
- *		(a claimed reward's: the recipient spent none) holds no points;
- *		its hold ids stay 0 for what it does not hold.
+ *		(a claimed reward's: the recipient spent none) holds no points; its
+ *		hold ids stay 0 for what it does not hold.
  */
 void
 orders_place_holds(OrderHolds *holds)
@@ -227,15 +250,9 @@ orders_place_holds(OrderHolds *holds)
 	/* a claimed reward's order holds no points */
 	if (holds->points.units > 0)
 	{
-		reqs[n].debit_account = holds->points_account.id;
-		reqs[n].credit_account = holds->issuance_account.id;
-		accounts[2 * n] = holds->points_account;
-		accounts[2 * n + 1] = holds->issuance_account;
-		reqs[n].amount = holds->points;
-		reqs[n].pending = true;
-		reqs[n].metadata = metadata;
-		reqs[n].refused = refuse_points;
-		reqs[n].refused_arg = holds;
+		add_hold(&reqs[n], &accounts[2 * n], &holds->points_account,
+				 &holds->issuance_account, &holds->points, refuse_points,
+				 holds, metadata);
 		n++;
 	}
 	if (holds->cost.units > 0)
@@ -244,15 +261,9 @@ orders_place_holds(OrderHolds *holds)
 			ledger_load_account(payable_account(holds->program_id,
 												holds->cost.currency),
 								&holds->payable_account);
-		reqs[n].debit_account = holds->funding_account.id;
-		reqs[n].credit_account = holds->payable_account.id;
-		accounts[2 * n] = holds->funding_account;
-		accounts[2 * n + 1] = holds->payable_account;
-		reqs[n].amount = holds->cost;
-		reqs[n].pending = true;
-		reqs[n].metadata = metadata;
-		reqs[n].refused = refuse_funding;
-		reqs[n].refused_arg = holds;
+		add_hold(&reqs[n], &accounts[2 * n], &holds->funding_account,
+				 &holds->payable_account, &holds->cost, refuse_funding,
+				 holds, metadata);
 		n++;
 	}
 	if (n > 0)
