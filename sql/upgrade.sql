@@ -86,6 +86,9 @@ SELECT status FROM gifq_claim_reward(:'reward_token', 'b-us');
 SELECT status, value, currency FROM gifq.rewards;
 SELECT (gifq_program_balance('upgraded')).available AS funding_left;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+ALTER EXTENSION gifq UPDATE TO '0.8.0';
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';
