@@ -44,6 +44,7 @@
 #include "events.h"
 #include "ledger.h"
 #include "money.h"
+#include "recording.h"
 
 #include "access/xact.h"
 #include "common/int.h"
@@ -1145,6 +1146,7 @@ gifq_record_event(PG_FUNCTION_ARGS)
 	EventResult r;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
+	int			previous;
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&call, 0, sizeof(call));
@@ -1160,8 +1162,18 @@ gifq_record_event(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (program == NULL)
 		events_program_id(NULL);
-	events_check_call(program, &call);
-	events_record_one(program, &call, &r);
+	/* the event's streaks and boards follow (recording.c) */
+	previous = recording_begin();
+	PG_TRY();
+	{
+		events_check_call(program, &call);
+		events_record_one(program, &call, &r);
+	}
+	PG_FINALLY();
+	{
+		recording_end(previous);
+	}
+	PG_END_TRY();
 
 	values[0] = Int64GetDatum(r.event_id);
 	values[1] = Int64GetDatum(r.points);
@@ -1170,6 +1182,42 @@ gifq_record_event(PG_FUNCTION_ARGS)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * record_batch
+ *		Record a checked batch: all at once (events_record_batch) or, when
+ *		that declines, event by event, with the batch's locks already
+ *		taken.  Results go to results[], in the caller's memory context.
+ */
+static void
+record_batch(const char *program, int64 program_id, EventCall *calls, int n,
+			 EventResult *results)
+{
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (events_record_batch(program, program_id, calls, n, results))
+		return;
+
+	/*
+	 * Event by event (the batch has locked its members and challenges).
+	 * Each event runs in an SPI level of its own: SPI keeps every result of
+	 * a level until it ends.
+	 */
+	for (int i = 0; i < n; i++)
+	{
+		MemoryContext inner;
+
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		events_check_call(program, &calls[i]);
+		events_record_one(program, &calls[i], &results[i]);
+		inner = MemoryContextSwitchTo(outer);
+		results[i].details = DatumGetJsonbPCopy(JsonbPGetDatum(results[i].details));
+		MemoryContextSwitchTo(inner);
+		SPI_finish();
+	}
 }
 
 PG_FUNCTION_INFO_V1(gifq_record_events);
@@ -1192,6 +1240,7 @@ gifq_record_events(PG_FUNCTION_ARGS)
 	int64		program_id;
 	int			n;
 	EventResult *results;
+	int			previous;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1199,30 +1248,17 @@ gifq_record_events(PG_FUNCTION_ARGS)
 	program_id = events_program_id(program);
 	n = parse_batch(events, &calls);
 	results = palloc0(n * sizeof(EventResult));
-	if (!events_record_batch(program, program_id, calls, n, results))
+	/* the events' streaks and boards follow (recording.c) */
+	previous = recording_begin();
+	PG_TRY();
 	{
-		/*
-		 * Event by event (the batch has locked its members and challenges).
-		 * Each event runs in an SPI level of its own: SPI keeps every
-		 * result of a level until it ends.
-		 */
-		MemoryContext outer = CurrentMemoryContext;
-
-		for (int i = 0; i < n; i++)
-		{
-			MemoryContext inner;
-
-			CHECK_FOR_INTERRUPTS();
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			events_check_call(program, &calls[i]);
-			events_record_one(program, &calls[i], &results[i]);
-			inner = MemoryContextSwitchTo(outer);
-			results[i].details = DatumGetJsonbPCopy(JsonbPGetDatum(results[i].details));
-			MemoryContextSwitchTo(inner);
-			SPI_finish();
-		}
+		record_batch(program, program_id, calls, n, results);
 	}
+	PG_FINALLY();
+	{
+		recording_end(previous);
+	}
+	PG_END_TRY();
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[5];
