@@ -156,9 +156,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	o gifq.orders;
 BEGIN
-	PERFORM 1 FROM gifq.orders x WHERE x.id = gifq_cancel_order.order_id
-		AND gifq.program_visible(x.program_id);
-	IF NOT FOUND THEN
+	-- before gifq.order_row locks the row; unscoped callers skip the look-up
+	IF gifq.caller_scoped() AND NOT EXISTS (SELECT 1 FROM gifq.orders x
+		WHERE x.id = gifq_cancel_order.order_id AND gifq.program_visible(x.program_id)) THEN
 		PERFORM gifq.unknown_order(gifq_cancel_order.order_id);
 	END IF;
 	o := gifq.order_row(order_id);

@@ -21,7 +21,7 @@
 -- with it.  Ids the suite needs as another role are kept in psql
 -- variables (\gset), since the roles cannot read the suite's temp tables.
 BEGIN;
-SELECT plan(114);
+SELECT plan(116);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -437,6 +437,46 @@ SELECT is((SELECT count(*) FROM gifq.card_reveals r JOIN gifq.orders o ON o.id =
 SELECT is((SELECT status FROM gifq.orders WHERE id = :b_pending_order), 'pending',
 	'scope: the sec-b order was not canceled');
 
+-- every function that names a program, the admin ones given by hand to an
+-- app role (gifq_create_program aside: it names a new one), with an
+-- ungranted program and plausible other arguments: all refuse with QG701
+CREATE TEMP TABLE program_calls AS
+SELECT p.oid::regprocedure::text AS fn, format('SELECT * FROM %s(%s)', p.oid::regproc,
+	(SELECT string_agg(CASE
+		WHEN o = 1 THEN '''sec-b''::text'
+		WHEN t = 'text'::regtype AND n = 'member' THEN '''ana''::text'
+		WHEN t = 'text'::regtype AND n LIKE '%key%' THEN '''k1''::text'
+		WHEN t = 'text'::regtype AND n LIKE '%email' THEN '''x@example.com''::text'
+		WHEN t = 'text'::regtype THEN '''x''::text'
+		WHEN t = 'gifq_money'::regtype THEN '''10.00 USD''::gifq_money'
+		WHEN t = 'jsonb'::regtype THEN '''{}''::jsonb'
+		WHEN t = 'bigint'::regtype THEN '1::bigint'
+		WHEN t = 'integer'::regtype THEN '1'
+		WHEN t = 'numeric'::regtype THEN '1::numeric'
+		WHEN t = 'boolean'::regtype THEN 'true'
+		WHEN t = 'interval'::regtype THEN '''1 day''::interval'
+		WHEN t = 'timestamptz'::regtype THEN 'now()'
+		ELSE format('(SELECT NULL::%s)', t::regtype) END, ', ' ORDER BY o)
+	 FROM unnest(p.proargtypes::oid[], p.proargnames[1:p.pronargs]) WITH ORDINALITY u(t, n, o))) AS s
+FROM actual_grants a JOIN pg_proc p ON p.oid::regprocedure::text = a.fn
+WHERE a.class IN ('app', 'admin') AND p.proargnames[1] = 'program'
+	AND p.proname <> 'gifq_create_program';
+DO $$
+DECLARE f text;
+BEGIN
+	FOR f IN SELECT fn FROM program_calls LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO sec_hand', f);
+	END LOOP;
+END $$;
+GRANT SELECT ON program_calls TO sec_hand;
+SELECT cmp_ok((SELECT count(*) FROM program_calls), '>=', 26::bigint,
+	'scope: every function that names a program is attempted');
+SET ROLE sec_hand;
+CREATE TEMP TABLE program_outcomes AS SELECT fn, pg_temp.code(s) AS code FROM program_calls;
+RESET ROLE;
+SELECT is_empty($$SELECT fn, code FROM program_outcomes WHERE code <> 'QG701'$$,
+	'scope: every function that names a program (app ones, and admin ones given by hand) refuses an ungranted program with QG701');
+
 -- the raw ledger, given by hand to an app role: still scoped, by account
 -- id and pending transfer id
 SELECT pg_temp.fingerprint() AS before_hand \gset
@@ -591,7 +631,7 @@ SELECT a.fn, i, pl.p, format('SELECT * FROM %s(%s)', p.oid::regproc,
 		WHEN t = 'text'::regtype AND n = 'program' THEN '''sec-a''::text'
 		WHEN t = 'text'::regtype AND n = 'member' THEN '''ana''::text'
 		WHEN t = 'text'::regtype AND n = 'brand_id' THEN '''sec-us''::text'
-		WHEN t = 'text'::regtype AND n IN ('email', 'recipient') THEN '''inj@example.com''::text'
+		WHEN t = 'text'::regtype AND n LIKE '%email' THEN '''inj@example.com''::text'
 		WHEN t = 'text'::regtype AND n LIKE '%key%' THEN quote_literal('inj-' || i || '-' || md5(pl.p)) || '::text'
 		WHEN t = 'text'::regtype THEN '''x''::text'
 		WHEN t = 'gifq_money'::regtype THEN '''10.00 USD''::gifq_money'
