@@ -21,7 +21,7 @@
 -- with it.  Ids the suite needs as another role are kept in psql
 -- variables (\gset), since the roles cannot read the suite's temp tables.
 BEGIN;
-SELECT plan(116);
+SELECT plan(118);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -697,9 +697,13 @@ SELECT results_eq($$SELECT program FROM gifq.redemption_conversion WHERE program
 	$$VALUES ('sec-a')$$, 'scoped reader: conversion, yearly totals and reward views show only its program');
 SELECT is((SELECT sum(orders)::bigint FROM gifq.order_outcomes), (SELECT 2::bigint),
 	'scoped reader: no other program''s orders are counted anywhere');
+SELECT is((SELECT sum(delivered)::bigint FROM gifq.order_success), 1::bigint,
+	'scoped reader: order_success counts only its program''s deliveries');
 RESET ROLE;
 SELECT cmp_ok((SELECT sum(orders)::bigint FROM gifq.order_outcomes), '>=', 4::bigint,
 	'scoped reader: (the superuser sees all of them)');
+SELECT cmp_ok((SELECT sum(delivered)::bigint FROM gifq.order_success), '>=', 2::bigint,
+	'scoped reader: (and every delivery)');
 
 ------------------------------------------------------------------------
 -- sec-b after all the attacks
