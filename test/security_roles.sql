@@ -10,7 +10,9 @@
 -- shadowing functions and operators, and SQL injection through every text
 -- argument of every app function.  Each attempt is refused with its
 -- SQLSTATE and changes nothing (a fingerprint of every gifq table is
--- compared before and after).  Then gifq_grant_program and
+-- compared before and after).  Then who is not scoped (admins, roles
+-- outside gifq_app), a global function (the provider's webhook) called by
+-- an app role without programs, gifq_grant_program and
 -- gifq_revoke_program, grants through role membership, and the reporting
 -- views as gifq_reader and as a scoped reader.
 --   42501 insufficient privilege   QG701 program not granted
@@ -21,7 +23,7 @@
 -- with it.  Ids the suite needs as another role are kept in psql
 -- variables (\gset), since the roles cannot read the suite's temp tables.
 BEGIN;
-SELECT plan(118);
+SELECT plan(120);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -533,6 +535,29 @@ SELECT throws_ok(format('SELECT * FROM gifq_order(%s)', :a_order), 'QG215', NULL
 	'membership: ... and only that program');
 RESET ROLE;
 
+-- global functions check no program: the provider's webhook, called by an
+-- app role with no program at all, delivers an order of sec-b (and posts
+-- its holds, which gifq_post would refuse that role)
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE ROLE sec_hook NOLOGIN IN ROLE gifq_app;
+SELECT order_id AS hook_order FROM gifq_redeem('sec-b', 'ana', 'sec-us', '10.00 USD', 'sec-b-o3') \gset
+UPDATE gifq.orders SET status = 'submitted' WHERE id = :hook_order;
+SELECT jsonb_build_object('id', 'evt-sec-1', 'type', 'order.delivered', 'created_at', '2026-11-25T10:00:03Z',
+	'data', jsonb_build_object('order_id', 'ord-sec-1', 'status', 'delivered',
+		'reference_id', 'gifq-ord-' || lpad(:hook_order::text, 9, '0'),
+		'gift_card', jsonb_build_object('code', 'HOOK-CODE-3333', 'pin', '1')))::text AS hook_body \gset
+SELECT 't=' || t || ',v1=' || encode(hmac(t || '.' || :'hook_body', 'whsec-test', 'sha256'), 'hex') AS hook_sig
+FROM (SELECT floor(extract(epoch FROM clock_timestamp()))::bigint AS t) x \gset
+SET ROLE sec_hook;
+SELECT is(gifq_provider_webhook(:'hook_body', :'hook_sig'), format('order %s delivered', :hook_order),
+	'global: a scoped app role with no program receives the provider''s webhook for an order of sec-b');
+RESET ROLE;
+SELECT is((SELECT string_agg(h.status, '/' ORDER BY h.transfer_id) FROM gifq.holds h
+	JOIN gifq.orders o ON h.transfer_id IN (o.points_hold, o.funding_hold) WHERE o.id = :hook_order),
+	'posted/posted', 'global: ... and its holds are posted');
+-- (sec-b's balance after this order, for the checks at the end)
+SELECT available::text AS b_balance FROM gifq_member_balance('sec-b', 'ana') \gset
+
 ------------------------------------------------------------------------
 -- gifq_grant_program, gifq_revoke_program
 ------------------------------------------------------------------------
@@ -671,7 +696,7 @@ SELECT has_table('gifq', 'orders', 'injection: gifq.orders is still there');
 
 SET ROLE sec_reader;
 SELECT results_eq($$SELECT program, orders FROM gifq.order_outcomes WHERE program LIKE 'sec-%' ORDER BY 1$$,
-	$$VALUES ('sec-a', 2::bigint), ('sec-b', 2::bigint)$$,
+	$$VALUES ('sec-a', 2::bigint), ('sec-b', 3::bigint)$$,
 	'reader: gifq_reader sees the orders of every program');
 SELECT lives_ok($$SELECT * FROM gifq.order_success, gifq.provider_latency, gifq.worker,
 	gifq.order_failures, gifq.provider_latency_daily, gifq.time_to_reward, gifq.spend_by_program,
@@ -700,9 +725,9 @@ SELECT is((SELECT sum(orders)::bigint FROM gifq.order_outcomes), (SELECT 2::bigi
 SELECT is((SELECT sum(delivered)::bigint FROM gifq.order_success), 1::bigint,
 	'scoped reader: order_success counts only its program''s deliveries');
 RESET ROLE;
-SELECT cmp_ok((SELECT sum(orders)::bigint FROM gifq.order_outcomes), '>=', 4::bigint,
+SELECT cmp_ok((SELECT sum(orders)::bigint FROM gifq.order_outcomes), '>=', 5::bigint,
 	'scoped reader: (the superuser sees all of them)');
-SELECT cmp_ok((SELECT sum(delivered)::bigint FROM gifq.order_success), '>=', 2::bigint,
+SELECT cmp_ok((SELECT sum(delivered)::bigint FROM gifq.order_success), '>=', 3::bigint,
 	'scoped reader: (and every delivery)');
 
 ------------------------------------------------------------------------
@@ -710,7 +735,7 @@ SELECT cmp_ok((SELECT sum(delivered)::bigint FROM gifq.order_success), '>=', 2::
 ------------------------------------------------------------------------
 
 SELECT is((SELECT count(*) FROM gifq.orders o JOIN gifq.programs p ON p.id = o.program_id
-	WHERE p.code = 'sec-b'), 2::bigint, 'unchanged: sec-b still has its two orders');
+	WHERE p.code = 'sec-b'), 3::bigint, 'unchanged: sec-b still has its three orders (two of the setup, one delivered by webhook)');
 SELECT is((SELECT count(*) FROM gifq.rewards r JOIN gifq.programs p ON p.id = r.program_id
 	WHERE p.code = 'sec-b' AND r.status = 'pending'), 1::bigint, 'unchanged: sec-b''s reward is still unclaimed');
 SELECT is((SELECT count(*) FROM gifq.members m JOIN gifq.programs p ON p.id = m.program_id
