@@ -148,12 +148,14 @@ is_scoped(Oid user)
  *		Read the programs granted to user, or to a role it is a member of,
  *		into scope_programs.  Scans gifq.program_grants (a few rows per app
  *		role) with the latest snapshot, so a grant made earlier in this
- *		transaction counts.
+ *		transaction counts.  Returns false if there is no such table: this
+ *		database's gifq predates 0.8.0 (the library is newer than its
+ *		schema until ALTER EXTENSION gifq UPDATE), and nothing is scoped.
  */
-static void
+static bool
 load_grants(Oid user)
 {
-	Oid			schema = get_namespace_oid("gifq", false);
+	Oid			schema = get_namespace_oid("gifq", true);
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tuple;
@@ -162,9 +164,10 @@ load_grants(Oid user)
 	int			n = 0;
 	int64	   *programs;
 
-	scope_grants_relid = get_relname_relid("program_grants", schema);
+	scope_grants_relid = OidIsValid(schema) ?
+		get_relname_relid("program_grants", schema) : InvalidOid;
 	if (!OidIsValid(scope_grants_relid))
-		elog(ERROR, "table gifq.program_grants is missing");
+		return false;
 	programs = MemoryContextAlloc(TopMemoryContext, allocated * sizeof(int64));
 	rel = table_open(scope_grants_relid, AccessShareLock);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -197,6 +200,7 @@ load_grants(Oid user)
 	qsort(programs, n, sizeof(int64), compare_int64);
 	scope_programs = programs;
 	scope_nprograms = n;
+	return true;
 }
 
 /*
@@ -225,9 +229,7 @@ scope_fill(void)
 	scope_programs = NULL;
 	scope_nprograms = 0;
 	scope_user = user;
-	scope_scoped = is_scoped(user);
-	if (scope_scoped)
-		load_grants(user);
+	scope_scoped = is_scoped(user) && load_grants(user);
 	scope_valid = true;
 }
 
