@@ -127,3 +127,618 @@ REVOKE ALL ON FUNCTION gifq.drop_started() FROM PUBLIC;
 CREATE EVENT TRIGGER gifq_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION gifq.drop_started();
+
+------------------------------------------------------------------------
+-- security: roles, least privilege and program scoping (docs/security.md)
+------------------------------------------------------------------------
+
+-- The three roles.  Roles are cluster-wide: made here if missing, they stay
+-- after DROP EXTENSION gifq and serve every database's gifq.  NOLOGIN:
+-- logins are made IN ROLE one of them.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'gifq_admin') THEN
+		CREATE ROLE gifq_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'gifq_app') THEN
+		CREATE ROLE gifq_app NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'gifq_reader') THEN
+		CREATE ROLE gifq_reader NOLOGIN;
+	END IF;
+END $$;
+
+-- Programs granted to app roles.  Keyed by regrole, so pg_dump writes the
+-- role's name and a restore maps it to the role of that name.
+CREATE TABLE gifq.program_grants (
+	role regrole NOT NULL,
+	program_id bigint NOT NULL REFERENCES gifq.programs ON DELETE CASCADE,
+	granted_at timestamptz NOT NULL DEFAULT now(),
+	granted_by text NOT NULL,
+	PRIMARY KEY (role, program_id)
+);
+CREATE INDEX program_grants_program_id ON gifq.program_grants (program_id);
+SELECT pg_catalog.pg_extension_config_dump('gifq.program_grants', '');
+COMMENT ON TABLE gifq.program_grants IS 'programs an app role (or the roles that are members of it) may act on; see gifq_grant_program()';
+
+-- Backends cache the grants (src/scope.c); any change drops the caches.
+CREATE FUNCTION gifq.program_grants_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'gifq_program_grants_changed' LANGUAGE C;
+CREATE TRIGGER program_grants_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.program_grants
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.program_grants_changed();
+
+-- Whether the caller (the session's role, not the SECURITY DEFINER owner)
+-- may act on a program: always, unless it is a scoped gifq_app role.
+-- STABLE: the answer is fixed within a statement.
+CREATE FUNCTION gifq.program_visible(program_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'gifq_program_visible'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gifq.program_visible(bigint) IS 'whether the calling role may act on (and see) the program; NULL (no program) only for unscoped callers';
+CREATE FUNCTION gifq.caller_scoped() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'gifq_caller_scoped'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gifq.caller_scoped() IS 'whether the calling role is a gifq_app role limited to its granted programs';
+CREATE FUNCTION gifq.require_program(program_id bigint, program text) RETURNS void
+	AS 'MODULE_PATHNAME', 'gifq_require_program'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gifq.require_program(bigint, text) IS 'QG701 unless the calling role may act on the program';
+
+-- Every API function that names a program resolves it here: a scoped
+-- caller is refused with QG701, the same for a program that does not
+-- exist (so it learns nothing of other programs); others get QG101 for an
+-- unknown program, as before.
+CREATE OR REPLACE FUNCTION gifq.program_id(program text) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	result bigint;
+BEGIN
+	SELECT id INTO result FROM gifq.programs WHERE code = program;
+	PERFORM gifq.require_program(result, program);
+	IF result IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG101',
+			MESSAGE = format('unknown program "%s"', program),
+			HINT = 'Create it first with gifq_create_program().';
+	END IF;
+	RETURN result;
+END $$;
+
+-- Objects named by id or token (orders, accounts, claim tokens; holds and
+-- orders in C): one of a program the caller may not act on is unknown to
+-- it, with the same error as an id that does not exist.
+CREATE OR REPLACE FUNCTION gifq.order_view(_id bigint)
+RETURNS TABLE (order_id bigint, status text, brand_id text, amount public.gifq_money,
+	attempts integer, last_error text, redemption_url text, expiry_date date,
+	code_last4 text, delivered_at timestamptz, program text, member text,
+	points public.gifq_money, cost public.gifq_money, reference text, flags text[],
+	created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT o.id, o.status, o.brand_id, public.gifq_from_minor_units(o.amount, o.currency),
+		o.attempts, o.last_error, o.redemption_url, o.expiry_date, o.code_last4,
+		o.delivered_at, p.code, m.external_id,
+		public.gifq_from_minor_units(o.points, o.points_code),
+		public.gifq_from_minor_units(o.cost, o.currency),
+		gifq.provider_reference(o.id, o.retries), o.flags, o.created_at, o.updated_at
+	FROM gifq.orders o JOIN gifq.programs p ON p.id = o.program_id
+		LEFT JOIN gifq.members m ON m.id = o.member_id
+	WHERE o.id = _id AND gifq.program_visible(o.program_id);
+	IF NOT FOUND THEN
+		PERFORM gifq.unknown_order(_id);
+	END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gifq_order_history(order_id bigint)
+RETURNS TABLE (at timestamptz, actor text, from_status text, to_status text, reason text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM 1 FROM gifq.orders o WHERE o.id = gifq_order_history.order_id
+		AND gifq.program_visible(o.program_id);
+	IF NOT FOUND THEN
+		PERFORM gifq.unknown_order(gifq_order_history.order_id);
+	END IF;
+	RETURN QUERY
+	SELECT x.at, x.actor, x.from_status, x.to_status, x.reason FROM (
+		SELECT 0::bigint AS seq, o.created_at AS at, o.created_by AS actor,
+			NULL::text AS from_status, 'pending'::text AS to_status,
+			'redeemed'::text AS reason
+		FROM gifq.orders o WHERE o.id = gifq_order_history.order_id
+		UNION ALL
+		SELECT t.id, t.at, t.actor, t.from_status, t.to_status, t.reason
+		FROM gifq.order_transitions t WHERE t.order_id = gifq_order_history.order_id
+	) x ORDER BY x.seq;
+END $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gifq_reveal_code(order_id bigint)
+RETURNS TABLE (code text, pin text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	o gifq.orders;
+	c gifq.cards;
+BEGIN
+	SELECT * INTO o FROM gifq.orders x WHERE x.id = gifq_reveal_code.order_id
+		AND gifq.program_visible(x.program_id);
+	IF NOT FOUND THEN
+		PERFORM gifq.unknown_order(gifq_reveal_code.order_id);
+	END IF;
+	SELECT * INTO c FROM gifq.cards x WHERE x.order_id = o.id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG401',
+			MESSAGE = format('order %s has no card: it is %s', o.id, o.status),
+			HINT = 'A card exists once the order is delivered; see gifq_order().';
+	END IF;
+	INSERT INTO gifq.card_reveals (order_id, actor) VALUES (o.id, gifq.actor());
+	RETURN QUERY SELECT s.code, s.pin FROM gifq.card_open(o.id, c.sealed) s;
+END $$;
+
+-- (gifq.order_row is not checked: the worker and provider webhooks, which
+-- are global, end orders through it.)
+CREATE OR REPLACE FUNCTION @extschema@.gifq_cancel_order(order_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	o gifq.orders;
+BEGIN
+	-- before gifq.order_row locks the row; unscoped callers skip the look-up
+	IF gifq.caller_scoped() AND NOT EXISTS (SELECT 1 FROM gifq.orders x
+		WHERE x.id = gifq_cancel_order.order_id AND gifq.program_visible(x.program_id)) THEN
+		PERFORM gifq.unknown_order(gifq_cancel_order.order_id);
+	END IF;
+	o := gifq.order_row(order_id);
+	IF o.status = 'canceled' THEN
+		RETURN;
+	END IF;
+	IF o.status <> 'pending' THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG216',
+			MESSAGE = format('order %s is %s and can no longer be canceled', o.id, o.status),
+			HINT = 'Only a pending order, not yet sent to the provider, can be canceled.';
+	END IF;
+	PERFORM gifq.release_holds(o);
+	UPDATE gifq.orders x SET status = 'canceled', status_reason = 'canceled by request'
+	WHERE x.id = o.id;
+END $$;
+
+CREATE OR REPLACE FUNCTION gifq.reward_by_token(_token text, _lock boolean) RETURNS gifq.rewards
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r gifq.rewards;
+BEGIN
+	IF _lock THEN
+		SELECT * INTO r FROM gifq.rewards x
+		WHERE x.token_hash = gifq.reward_token_hash(coalesce(_token, '')) FOR UPDATE;
+	ELSE
+		SELECT * INTO r FROM gifq.rewards x
+		WHERE x.token_hash = gifq.reward_token_hash(coalesce(_token, ''));
+	END IF;
+	IF r.id IS NULL OR NOT gifq.reward_token_matches(coalesce(_token, ''), r.token_hash)
+		OR NOT gifq.program_visible(r.program_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG501',
+			MESSAGE = 'claim token not recognised',
+			HINT = 'Use the claim token exactly as gifq_send_reward returned it.';
+	END IF;
+	RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gifq_balance(account bigint) RETURNS @extschema@.gifq_balance
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	result @extschema@.gifq_balance;
+BEGIN
+	SELECT (gifq.balance_of(a.currency, sum(s.debits_posted), sum(s.credits_posted),
+		sum(s.debits_pending), sum(s.credits_pending))).*
+	INTO result
+	FROM gifq.accounts a JOIN gifq.account_slots s ON s.account_id = a.id
+	WHERE a.id = account AND gifq.program_visible(a.program_id) GROUP BY a.currency;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG103',
+			MESSAGE = format('unknown account %s', account),
+			HINT = 'Find account ids with gifq_account().';
+	END IF;
+	RETURN result;
+END $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gifq_balance_at(account bigint, at timestamptz)
+RETURNS @extschema@.gifq_balance
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a gifq.accounts;
+	result @extschema@.gifq_balance;
+BEGIN
+	SELECT * INTO a FROM gifq.accounts x WHERE x.id = account
+		AND gifq.program_visible(x.program_id);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG103',
+			MESSAGE = format('unknown account %s', account),
+			HINT = 'Find account ids with gifq_account().';
+	END IF;
+	-- per slot, the last entry at or before "at": one index look-up each
+	SELECT (gifq.balance_of(a.currency, coalesce(sum(e.debits_posted), 0),
+		coalesce(sum(e.credits_posted), 0), coalesce(sum(e.debits_pending), 0),
+		coalesce(sum(e.credits_pending), 0))).*
+	INTO result
+	FROM generate_series(0, a.slots - 1) s(slot)
+	CROSS JOIN LATERAL (
+		SELECT * FROM gifq.entries e
+		WHERE e.account_id = account AND e.slot = s.slot AND e.at <= gifq_balance_at.at
+		ORDER BY e.at DESC, e.version DESC LIMIT 1) e;
+	RETURN result;
+END $$;
+
+-- gifq.role_id: the role named, or QG702.
+CREATE FUNCTION gifq.role_id(_role name) RETURNS regrole
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	result oid;
+BEGIN
+	SELECT r.oid INTO result FROM pg_catalog.pg_roles r WHERE r.rolname = _role;
+	IF result IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'QG702',
+			MESSAGE = format('unknown role "%s"', coalesce(_role::text, 'NULL')),
+			HINT = 'Create the login first, e.g. CREATE ROLE shop LOGIN IN ROLE gifq_app.';
+	END IF;
+	RETURN result::regrole;
+END $$;
+
+CREATE FUNCTION @extschema@.gifq_grant_program(role name, program text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r regrole := gifq.role_id(role);
+	pid bigint := gifq.program_id(program);
+BEGIN
+	INSERT INTO gifq.program_grants (role, program_id, granted_by)
+	VALUES (r, pid, gifq.actor())
+	ON CONFLICT ON CONSTRAINT program_grants_pkey DO NOTHING;
+END $$;
+COMMENT ON FUNCTION @extschema@.gifq_grant_program(name, text) IS 'let an app role (and the roles that are members of it) act on a program; idempotent';
+
+CREATE FUNCTION @extschema@.gifq_revoke_program(role name, program text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r regrole := gifq.role_id(role);
+	pid bigint := gifq.program_id(program);
+BEGIN
+	DELETE FROM gifq.program_grants g WHERE g.role = r AND g.program_id = pid;
+END $$;
+COMMENT ON FUNCTION @extschema@.gifq_revoke_program(name, text) IS 'take a program back from an app role; idempotent';
+
+-- The reporting views again, each row limited to the programs the caller
+-- may act on: a scoped role (an app role that also reads) sees only its
+-- programs' rows; gifq_reader and admins see every row.  Provider calls
+-- and outbound events without a program (catalog syncs) are left out for
+-- scoped roles.  Same columns, so the grants stay.
+CREATE OR REPLACE VIEW gifq.order_outcomes AS
+SELECT p.code AS program,
+	date_trunc('month', o.created_at AT TIME ZONE p.timezone)::date AS month,
+	count(*) AS orders,
+	count(*) FILTER (WHERE o.status = 'delivered') AS delivered,
+	count(*) FILTER (WHERE o.status = 'failed') AS failed,
+	count(*) FILTER (WHERE o.status = 'canceled') AS canceled,
+	count(*) FILTER (WHERE o.status IN ('pending', 'submitted', 'processing')) AS open,
+	round(count(*) FILTER (WHERE o.status = 'delivered')::numeric
+		/ nullif(count(*) FILTER (WHERE o.status IN ('delivered', 'failed')), 0), 4)
+		AS success_rate
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+WHERE gifq.program_visible(o.program_id)
+GROUP BY p.code, 2;
+
+CREATE OR REPLACE VIEW gifq.order_failures AS
+SELECT p.code AS program,
+	date_trunc('month', o.created_at AT TIME ZONE p.timezone)::date AS month,
+	coalesce(substring(coalesce(o.last_error, o.status_reason) FROM '^provider [0-9]+: [^:]+'),
+		coalesce(o.last_error, o.status_reason, 'no reason given')) AS reason,
+	count(*) AS orders
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+WHERE o.status = 'failed'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2, 3;
+
+CREATE OR REPLACE VIEW gifq.time_to_reward AS
+SELECT p.code AS program,
+	date_trunc('month', o.delivered_at AT TIME ZONE p.timezone)::date AS month,
+	count(*) AS delivered,
+	percentile_cont(0.5) WITHIN GROUP (ORDER BY o.delivered_at - o.created_at) AS p50,
+	percentile_cont(0.95) WITHIN GROUP (ORDER BY o.delivered_at - o.created_at) AS p95,
+	percentile_cont(0.99) WITHIN GROUP (ORDER BY o.delivered_at - o.created_at) AS p99,
+	max(o.delivered_at - o.created_at) AS max
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+WHERE o.status = 'delivered'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2;
+
+CREATE OR REPLACE VIEW gifq.spend_by_program AS
+SELECT p.code AS program,
+	date_trunc('month', o.delivered_at AT TIME ZONE p.timezone)::date AS month,
+	o.currency, count(*) AS orders,
+	@extschema@.gifq_from_minor_units(sum(o.amount)::bigint, o.currency) AS face_value,
+	@extschema@.gifq_from_minor_units(sum(o.cost)::bigint, o.currency) AS cost,
+	@extschema@.gifq_from_minor_units(sum(o.margin)::bigint, o.currency) AS margin,
+	round(100 * sum(o.margin) / nullif(sum(o.amount), 0), 2) AS margin_pct,
+	@extschema@.gifq_from_minor_units(sum(o.points)::bigint, o.points_code) AS points
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+WHERE o.status = 'delivered'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2, o.currency, o.points_code;
+
+CREATE OR REPLACE VIEW gifq.spend_by_brand AS
+SELECT p.code AS program,
+	date_trunc('month', o.delivered_at AT TIME ZONE p.timezone)::date AS month,
+	o.brand_id, b.name AS brand, o.currency, count(*) AS orders,
+	@extschema@.gifq_from_minor_units(sum(o.amount)::bigint, o.currency) AS face_value,
+	@extschema@.gifq_from_minor_units(sum(o.cost)::bigint, o.currency) AS cost,
+	@extschema@.gifq_from_minor_units(sum(o.margin)::bigint, o.currency) AS margin,
+	round(100 * sum(o.margin) / nullif(sum(o.amount), 0), 2) AS margin_pct
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+LEFT JOIN gifq.brands b ON b.id = o.brand_id
+WHERE o.status = 'delivered'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2, o.brand_id, b.name, o.currency;
+
+CREATE OR REPLACE VIEW gifq.spend_by_category AS
+SELECT p.code AS program,
+	date_trunc('month', o.delivered_at AT TIME ZONE p.timezone)::date AS month,
+	c.category, o.currency, count(*) AS orders,
+	@extschema@.gifq_from_minor_units(sum(o.amount)::bigint, o.currency) AS face_value,
+	@extschema@.gifq_from_minor_units(sum(o.cost)::bigint, o.currency) AS cost,
+	@extschema@.gifq_from_minor_units(sum(o.margin)::bigint, o.currency) AS margin,
+	round(100 * sum(o.margin) / nullif(sum(o.amount), 0), 2) AS margin_pct
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+LEFT JOIN gifq.brands b ON b.id = o.brand_id
+LEFT JOIN LATERAL unnest(b.categories) AS c(category) ON true
+WHERE o.status = 'delivered'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2, c.category, o.currency;
+
+CREATE OR REPLACE VIEW gifq.average_order_value AS
+SELECT p.code AS program,
+	date_trunc('month', o.delivered_at AT TIME ZONE p.timezone)::date AS month,
+	o.currency, count(*) AS orders,
+	@extschema@.gifq_from_minor_units(sum(o.amount)::bigint, o.currency)
+		OPERATOR(@extschema@./) count(*)::numeric AS average_value,
+	@extschema@.gifq_from_minor_units(sum(o.points)::bigint, o.points_code)
+		OPERATOR(@extschema@./) count(*)::numeric AS average_points
+FROM gifq.orders o
+JOIN gifq.programs p ON p.id = o.program_id
+WHERE o.status = 'delivered'
+	AND gifq.program_visible(o.program_id)
+GROUP BY p.code, 2, o.currency, o.points_code;
+
+CREATE OR REPLACE VIEW gifq.order_success AS
+SELECT date_trunc('hour', coalesce(o.delivered_at, o.updated_at)) AS hour,
+	count(*) FILTER (WHERE o.status = 'delivered') AS delivered,
+	count(*) FILTER (WHERE o.status = 'failed') AS failed,
+	round(count(*) FILTER (WHERE o.status = 'delivered')::numeric
+		/ nullif(count(*) FILTER (WHERE o.status IN ('delivered', 'failed')), 0), 4)
+		AS success_rate
+FROM gifq.orders o
+WHERE o.status IN ('delivered', 'failed')
+	AND coalesce(o.delivered_at, o.updated_at) > now() - interval '1 day'
+	AND gifq.program_visible(o.program_id)
+GROUP BY 1;
+
+CREATE OR REPLACE VIEW gifq.reward_rates AS
+SELECT p.code AS program, r.currency,
+	count(*) AS sent,
+	count(*) FILTER (WHERE r.status = 'claimed') AS claimed,
+	count(*) FILTER (WHERE r.status = 'expired') AS expired,
+	count(*) FILTER (WHERE r.status = 'pending') AS pending,
+	@extschema@.gifq_from_minor_units(sum(r.value)::bigint, r.currency) AS sent_value,
+	@extschema@.gifq_from_minor_units(coalesce(sum(r.value) FILTER (WHERE r.status = 'claimed'), 0)::bigint, r.currency) AS claimed_value,
+	@extschema@.gifq_from_minor_units(coalesce(sum(r.value) FILTER (WHERE r.status = 'expired'), 0)::bigint, r.currency) AS expired_value,
+	@extschema@.gifq_from_minor_units(coalesce(sum(r.value) FILTER (WHERE r.status = 'pending'), 0)::bigint, r.currency) AS pending_value,
+	round(count(*) FILTER (WHERE r.status = 'claimed')::numeric
+		/ nullif(count(*) FILTER (WHERE r.status IN ('claimed', 'expired')), 0), 4) AS claim_rate,
+	round(count(*) FILTER (WHERE r.status = 'expired')::numeric
+		/ nullif(count(*) FILTER (WHERE r.status IN ('claimed', 'expired')), 0), 4) AS expiry_rate
+FROM gifq.rewards r JOIN gifq.programs p ON p.id = r.program_id
+WHERE gifq.program_visible(r.program_id)
+GROUP BY p.code, r.currency;
+
+CREATE OR REPLACE VIEW gifq.provider_latency AS
+SELECT c.call, count(*) AS calls,
+	count(*) FILTER (WHERE c.http_status IS NULL OR c.http_status >= 500
+		OR c.http_status = 429) AS transient_errors,
+	percentile_cont(0.5) WITHIN GROUP (ORDER BY c.latency_ms) AS p50_ms,
+	percentile_cont(0.95) WITHIN GROUP (ORDER BY c.latency_ms) AS p95_ms,
+	percentile_cont(0.99) WITHIN GROUP (ORDER BY c.latency_ms) AS p99_ms
+FROM gifq.provider_calls c
+WHERE c.at > now() - interval '1 hour'
+	AND (NOT gifq.caller_scoped() OR gifq.program_visible(
+		(SELECT o.program_id FROM gifq.orders o WHERE o.id = c.order_id)))
+GROUP BY c.call;
+
+CREATE OR REPLACE VIEW gifq.provider_latency_daily AS
+SELECT (c.at AT TIME ZONE 'UTC')::date AS day, c.call, count(*) AS calls,
+	count(*) FILTER (WHERE c.http_status IS NULL OR c.http_status >= 500
+		OR c.http_status = 429) AS transient_errors,
+	percentile_cont(0.5) WITHIN GROUP (ORDER BY c.latency_ms) AS p50_ms,
+	percentile_cont(0.95) WITHIN GROUP (ORDER BY c.latency_ms) AS p95_ms,
+	percentile_cont(0.99) WITHIN GROUP (ORDER BY c.latency_ms) AS p99_ms,
+	max(c.latency_ms) AS max_ms
+FROM gifq.provider_calls c
+WHERE (NOT gifq.caller_scoped() OR gifq.program_visible(
+		(SELECT o.program_id FROM gifq.orders o WHERE o.id = c.order_id)))
+GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW gifq.webhook_delivery AS
+SELECT (x.created_at AT TIME ZONE 'UTC')::date AS day, x.event_type,
+	count(*) AS events,
+	count(*) FILTER (WHERE x.send_status = 'sent') AS sent,
+	count(*) FILTER (WHERE x.send_status = 'failed') AS failed,
+	count(*) FILTER (WHERE x.send_status = 'pending') AS pending,
+	round(count(*) FILTER (WHERE x.send_status = 'sent')::numeric
+		/ nullif(count(*) FILTER (WHERE x.send_status IN ('sent', 'failed')), 0), 4)
+		AS success_rate,
+	round(avg(x.send_attempts) FILTER (WHERE x.send_status = 'sent'), 2) AS attempts_per_sent,
+	percentile_cont(0.95) WITHIN GROUP (ORDER BY x.sent_at - x.created_at)
+		FILTER (WHERE x.send_status = 'sent') AS p95_delay
+FROM gifq.outbox x
+WHERE x.send_status IS NOT NULL
+	AND gifq.program_visible(x.program_id)
+GROUP BY 1, 2;
+
+CREATE OR REPLACE VIEW gifq.redemption_conversion AS
+WITH cheapest AS (
+	SELECT p.id AS program_id,
+		min(ceil(@extschema@.gifq_amount(@extschema@.gifq_from_minor_units(
+			least((SELECT min(d) FROM unnest(b.denominations) d), b.min_value), b.currency))
+			* CASE WHEN b.currency = p.currency THEN p.points_per_unit
+				ELSE r.points_per_unit END))::bigint AS points
+	FROM gifq.programs p
+	JOIN gifq.brands b ON b.in_stock AND b.discontinued_at IS NULL
+	LEFT JOIN gifq.rates r ON r.program_id = p.id AND r.currency = b.currency
+	WHERE b.currency = p.currency OR r.points_per_unit IS NOT NULL
+	GROUP BY p.id
+), available AS (
+	SELECT a.member_id, sum(s.credits_posted - s.debits_posted - s.debits_pending) AS points
+	FROM gifq.accounts a
+	JOIN gifq.programs p ON p.id = a.program_id AND a.currency = p.points_code
+	JOIN gifq.account_slots s ON s.account_id = a.id
+	WHERE a.kind = 'points'
+	GROUP BY a.member_id
+), redeemers AS (
+	SELECT DISTINCT o.member_id FROM gifq.orders o
+	WHERE o.status NOT IN ('canceled', 'failed')
+), m AS (
+	SELECT m.program_id, r.member_id IS NOT NULL AS redeemed,
+		r.member_id IS NOT NULL OR coalesce(a.points, 0) >= c.points AS eligible
+	FROM gifq.members m
+	LEFT JOIN available a ON a.member_id = m.id
+	LEFT JOIN redeemers r ON r.member_id = m.id
+	LEFT JOIN cheapest c ON c.program_id = m.program_id
+)
+SELECT p.code AS program,
+	count(m.program_id) AS members,
+	count(*) FILTER (WHERE m.eligible) AS eligible,
+	count(*) FILTER (WHERE m.redeemed) AS redeemed,
+	round(count(*) FILTER (WHERE m.redeemed)::numeric
+		/ nullif(count(*) FILTER (WHERE m.eligible), 0), 4) AS conversion_rate,
+	@extschema@.gifq_from_minor_units(c.points, p.points_code) AS cheapest_card_points
+FROM gifq.programs p
+LEFT JOIN m ON m.program_id = p.id
+LEFT JOIN cheapest c ON c.program_id = p.id
+WHERE gifq.program_visible(p.id)
+GROUP BY p.code, p.points_code, c.points;
+
+CREATE OR REPLACE VIEW gifq.recipient_yearly_totals AS
+SELECT p.code AS program, m.external_id AS member, t.year, t.orders,
+	@extschema@.gifq_from_minor_units(t.points, p.points_code) AS points,
+	@extschema@.gifq_from_minor_units(coalesce(f.level,
+		CASE WHEN @extschema@.gifq_currency(l.recipient_yearly_flag) = p.points_code
+			THEN @extschema@.gifq_minor_units(l.recipient_yearly_flag)
+			ELSE ceil(@extschema@.gifq_amount(l.recipient_yearly_flag) * p.points_per_unit)::bigint
+		END), p.points_code) AS flag_level,
+	f.member_id IS NOT NULL AS flagged,
+	f.flagged_at
+FROM (SELECT o.program_id, o.member_id,
+		extract(year FROM o.created_at AT TIME ZONE p.timezone)::integer AS year,
+		count(*) AS orders, sum(o.points)::bigint AS points
+	FROM gifq.orders o
+	JOIN gifq.programs p ON p.id = o.program_id
+	WHERE o.status NOT IN ('canceled', 'failed') AND gifq.program_visible(o.program_id)
+	GROUP BY 1, 2, 3) t
+JOIN gifq.programs p ON p.id = t.program_id
+JOIN gifq.members m ON m.id = t.member_id
+LEFT JOIN gifq.limits l ON l.program_id = t.program_id
+LEFT JOIN gifq.member_flags f ON f.member_id = t.member_id
+	AND f.flag = 'recipient_yearly_flag' AND f.period = t.year::text;
+
+CREATE OR REPLACE VIEW gifq.worker AS
+SELECT w.*,
+	CASE WHEN w.database = current_database() THEN
+		(SELECT count(*) FROM gifq.orders o WHERE o.status = 'pending'
+			AND o.next_attempt_at <= now() AND gifq.program_visible(o.program_id)) END AS queue_depth,
+	CASE WHEN w.database = current_database() THEN
+		(SELECT count(*) FROM gifq.orders o WHERE o.status IN ('submitted', 'processing')
+			AND gifq.program_visible(o.program_id)) END
+		AS orders_in_flight
+FROM gifq.worker_status() w;
+
+-- Grants.  Nothing is executable by PUBLIC but the gifq_money type's I/O,
+-- operators, aggregates and helpers, which read no table.  Each role's
+-- functions are listed here; gifq_admin gets the app's functions by its
+-- own grants, not by membership in gifq_app (a member of gifq_app would be
+-- scoped).  test/security_roles.sql fails for a function of the extension
+-- that is in none of these lists.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gifq FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gifq_grant_program(name, text),
+	@extschema@.gifq_revoke_program(name, text)
+FROM PUBLIC;
+
+-- gifq_admin: programs, rules, challenges, streaks, thresholds, the
+-- catalog, limits, funding, rates, accounts and the raw ledger, expiry and
+-- maintenance, the order queue, members' blocks and program grants
+GRANT EXECUTE ON FUNCTION
+	@extschema@.gifq_create_program(text, text, text, numeric, text),
+	@extschema@.gifq_set_rule(text, text, bigint, integer),
+	@extschema@.gifq_create_challenge(text, text, text, timestamptz, timestamptz, numeric, integer, integer),
+	@extschema@.gifq_define_streak(text, text, text, text, integer),
+	@extschema@.gifq_define_threshold(text, bigint, text, @extschema@.gifq_money),
+	@extschema@.gifq_feature_brand(text, integer, boolean),
+	@extschema@.gifq_catalog_load(jsonb),
+	@extschema@.gifq_refresh_catalog(),
+	@extschema@.gifq_set_limits(text, jsonb),
+	@extschema@.gifq_set_peer_limits(text, @extschema@.gifq_money, @extschema@.gifq_money),
+	@extschema@.gifq_set_points_expiry(text, interval),
+	@extschema@.gifq_fund(text, @extschema@.gifq_money, text),
+	@extschema@.gifq_set_low_balance(text, @extschema@.gifq_money),
+	@extschema@.gifq_set_rate(text, text, numeric),
+	@extschema@.gifq_account(text, text, text, text),
+	@extschema@.gifq_create_account(text, text, text, text[], integer),
+	@extschema@.gifq_transfer(bigint, bigint, @extschema@.gifq_money, text, boolean, interval, jsonb),
+	@extschema@.gifq_transfers(jsonb),
+	@extschema@.gifq_post(bigint, @extschema@.gifq_money),
+	@extschema@.gifq_void(bigint),
+	@extschema@.gifq_balance(bigint),
+	@extschema@.gifq_balance_at(bigint, timestamptz),
+	@extschema@.gifq_ledger_verify(),
+	@extschema@.gifq_expire_holds(),
+	@extschema@.gifq_expire_points(),
+	@extschema@.gifq_expire_rewards(),
+	@extschema@.gifq_prune(),
+	@extschema@.gifq_maintenance_jobs(),
+	@extschema@.gifq_schedule_jobs(),
+	@extschema@.gifq_unschedule_jobs(),
+	@extschema@.gifq_process_orders(integer),
+	@extschema@.gifq_retry_order(bigint),
+	@extschema@.gifq_block_member(text, text, boolean),
+	@extschema@.gifq_grant_program(name, text),
+	@extschema@.gifq_revoke_program(name, text)
+TO gifq_admin;
+
+-- gifq_app (and gifq_admin): the member-facing API
+GRANT EXECUTE ON FUNCTION
+	@extschema@.gifq_upsert_member(text, text, text, text, jsonb, boolean),
+	@extschema@.gifq_redeem(text, text, text, @extschema@.gifq_money, text, text),
+	@extschema@.gifq_record_event(text, text, text, text, timestamptz, jsonb),
+	@extschema@.gifq_record_events(text, jsonb),
+	@extschema@.gifq_send_reward(text, text, @extschema@.gifq_money, text, text[], text[], text[], timestamptz),
+	@extschema@.gifq_send_rewards(text, jsonb),
+	@extschema@.gifq_claim_reward(text, text),
+	@extschema@.gifq_reward_options(text),
+	@extschema@.gifq_member_balance(text, text),
+	@extschema@.gifq_program_balance(text, text),
+	@extschema@.gifq_order(bigint),
+	@extschema@.gifq_order_history(bigint),
+	@extschema@.gifq_cancel_order(bigint),
+	@extschema@.gifq_reveal_code(bigint),
+	@extschema@.gifq_catalog(text, text, text, text),
+	@extschema@.gifq_alternatives(text, @extschema@.gifq_money),
+	@extschema@.gifq_streak(text, text, text),
+	@extschema@.gifq_leaderboard(text, text, jsonb, integer),
+	@extschema@.gifq_leaderboard_around(text, text, text, jsonb, integer),
+	@extschema@.gifq_give_points(text, text, text, @extschema@.gifq_money, text, text),
+	@extschema@.gifq_expiring_points(text, text, interval),
+	@extschema@.gifq_provider_webhook(text, text)
+TO gifq_app, gifq_admin;
+
+-- gifq_reader: the reporting views (granted in 0.7.0) and the functions
+-- they call, which are checked against the reader, not the views' owner
+GRANT EXECUTE ON FUNCTION gifq.program_visible(bigint), gifq.caller_scoped()
+TO gifq_reader;

@@ -43,6 +43,7 @@
 #include "gifq.h"
 #include "events.h"
 #include "ledger.h"
+#include "scope.h"
 #include "money.h"
 #include "recording.h"
 
@@ -257,6 +258,8 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 	}
 	t->member_id = DatumGetInt64(ledger_datum(1));
 	t->program_id = DatumGetInt64(ledger_datum(2));
+	/* after the look-up, so that an unscoped caller pays nothing more */
+	scope_require_program(t->program_id, program);
 	t->timezone = TextDatumGetCString(ledger_datum(3));
 	currency_from_text(DatumGetTextPP(ledger_datum(4)), t->points_code);
 	t->new_id = DatumGetInt64(ledger_datum(5));

@@ -6,7 +6,8 @@
  * gifq's errors form a SQLSTATE class of their own, "QG".  Codes are
  * grouped by area: QG0xx for the gifq_money type, QG1xx for the ledger,
  * QG2xx for the catalog and orders, QG3xx for gamification, QG4xx for
- * fulfilment, QG5xx for recipient-choice rewards, QG6xx for operations.
+ * fulfilment, QG5xx for recipient-choice rewards, QG6xx for operations, QG7xx for
+ * security.
  * Every code is listed
  * in docs/errors.md with its condition name and is exercised by a test.
  *
@@ -91,6 +92,10 @@
 #define ERRCODE_GIFQ_BRAND_NOT_OFFERED		MAKE_SQLSTATE('Q','G','5','0','4')
 /* operations: maintenance jobs (QG6xx; see docs/operations.md) */
 #define ERRCODE_GIFQ_CATALOG_NOT_REFRESHED	MAKE_SQLSTATE('Q','G','6','0','3')
+
+/* security: roles and program scoping (QG7xx; see docs/security.md) */
+#define ERRCODE_GIFQ_PROGRAM_NOT_GRANTED	MAKE_SQLSTATE('Q','G','7','0','1')
+#define ERRCODE_GIFQ_UNKNOWN_ROLE			MAKE_SQLSTATE('Q','G','7','0','2')
 
 /* settings (gifq.c; docs/settings.md) */
 /* where the worker runs (postmaster start only) */

@@ -25,6 +25,7 @@
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
+#include "scope.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -59,10 +60,12 @@ static SPIPlanPtr plan_due_holds;
 
 /*
  * lock_hold
- *		Lock the hold's row and read it; throw QG110 if id is not a hold.
+ *		Lock the hold's row and read it; throw QG110 if id is not a hold
+ *		(or, with check_scope, is one of a program the caller may not act on:
+ *		the API's post and void check, the internal ends of holds do not).
  */
 static void
-lock_hold(int64 id, Hold *hold)
+lock_hold(int64 id, Hold *hold, bool check_scope)
 {
 	static const Oid argtypes[] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
@@ -73,14 +76,16 @@ lock_hold(int64 id, Hold *hold)
 									  "SELECT h.status,"
 									  " h.expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp(),"
 									  " h.debit_slot, h.credit_slot, t.debit_account_id,"
-									  " t.credit_account_id, t.amount, t.currency"
+									  " t.credit_account_id, t.amount, t.currency, t.program_id"
 									  " FROM gifq.holds h JOIN gifq.transfers t"
 									  " ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
 									  " WHERE h.transfer_id OPERATOR(pg_catalog.=) $1"
 									  " FOR UPDATE OF h",
 									  1, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	/* a scoped caller is told the same of another program's holds */
+	if (SPI_processed != 1 ||
+		(check_scope && !scope_program_visible(DatumGetInt64(ledger_datum(9)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_PENDING),
 				 errmsg("transfer %lld is not a pending transfer", (long long) id),
@@ -164,9 +169,12 @@ posted_amount(const Hold *hold, const GifqMoney *amount)
  * hold_end
  *		End a hold by a post (of amount, NULL for all), a void or an
  *		expiry; returns the new transfer's id.  Must be called inside SPI.
+ *		check_scope: the caller named the hold (gifq_post, gifq_void), so a
+ *		hold of a program it may not act on is unknown to it.
  */
 static int64
-hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount)
+hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount,
+		 bool check_scope)
 {
 	static const char *kinds[] = {"post", "void", "expire"};
 	static const char *statuses[] = {"posted", "voided", "expired"};
@@ -180,7 +188,7 @@ hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount)
 	int64		id;
 	Datum		values[3];
 
-	lock_hold(pending_id, &hold);
+	lock_hold(pending_id, &hold, check_scope);
 	check_hold_open(&hold, end);
 	if (end == HOLD_POST)
 		posted = posted_amount(&hold, amount);
@@ -234,7 +242,7 @@ gifq_post(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	id = hold_end(PG_GETARG_INT64(0), HOLD_POST,
-				  PG_ARGISNULL(1) ? NULL : PG_GETARG_GIFQ_MONEY_P(1));
+				  PG_ARGISNULL(1) ? NULL : PG_GETARG_GIFQ_MONEY_P(1), true);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -253,7 +261,7 @@ gifq_void(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	id = hold_end(PG_GETARG_INT64(0), HOLD_VOID, NULL);
+	id = hold_end(PG_GETARG_INT64(0), HOLD_VOID, NULL, true);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -366,7 +374,7 @@ gifq_end_holds(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nopen; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		hold_end(open[i], end, NULL);
+		hold_end(open[i], end, NULL, false);
 	}
 	SPI_finish();
 	PG_RETURN_INT32(nopen);
@@ -408,7 +416,7 @@ gifq_expire_holds(PG_FUNCTION_ARGS)
 		for (int i = 0; i < ndue; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			hold_end(due[i], HOLD_EXPIRE, NULL);
+			hold_end(due[i], HOLD_EXPIRE, NULL, false);
 			done++;
 		}
 		pfree(due);

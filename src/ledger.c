@@ -33,6 +33,7 @@
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
+#include "scope.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -991,6 +992,20 @@ gifq_transfer(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* a scoped caller is told the same of another program's accounts */
+	if (scope_caller_is_scoped())
+	{
+		int64		ids[2] = {req.debit_account, req.credit_account};
+		LedgerAccount accounts[2];
+
+		ledger_load_accounts(ids, 2, accounts);
+		for (int i = 0; i < 2; i++)
+			if (!scope_program_visible(accounts[i].program_id))
+				ereport(ERROR,
+						(errcode(ERRCODE_GIFQ_UNKNOWN_ACCOUNT),
+						 errmsg("unknown account %lld", (long long) ids[i]),
+						 errhint("Find account ids with gifq_account().")));
+	}
 	id = ledger_transfer(&req);
 	SPI_finish();
 	PG_RETURN_INT64(id);

@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "orders.h"
+#include "scope.h"
 #include "worker.h"
 
 #include "catalog/pg_type.h"
@@ -413,7 +414,9 @@ gifq_retry_order(PG_FUNCTION_ARGS)
 						   " WHERE o.id = $1 FOR UPDATE OF o",
 						   1, load_types),
 			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	/* a scoped caller is told the same of another program's orders */
+	if (SPI_processed != 1 ||
+		!scope_program_visible(DatumGetInt64(ledger_datum(8))))
 		ereport(ERROR,
 				(errcode(ERRCODE_GIFQ_UNKNOWN_ORDER),
 				 errmsg("unknown order %lld", (long long) order_id),

@@ -26,6 +26,7 @@
 
 #include "gifq.h"
 #include "ledger.h"
+#include "scope.h"
 #include "money.h"
 #include "orders.h"
 #include "worker.h"
@@ -258,6 +259,8 @@ lock_member(Redemption *r)
 
 	r->member_id = DatumGetInt64(ledger_datum(1));
 	r->program_id = DatumGetInt64(ledger_datum(2));
+	/* a scoped caller is refused before anything is read for the program */
+	scope_require_program(r->program_id, r->program);
 	r->blocked = DatumGetBool(ledger_datum(3));
 	r->verified = DatumGetBool(ledger_datum(4));
 	r->member_country = ledger_text(5);
