@@ -80,9 +80,10 @@ sub created { $sandbox->stats->{orders_created} }
 my $created = created();
 my $id = redeem();
 ok(wait_error($id, 'certificate'), 'without the CA, the call fails with a certificate error');
-like($node->safe_psql('postgres',
-		"SELECT error FROM gifq.provider_calls WHERE order_id = $id ORDER BY id LIMIT 1"),
-	qr/SSL certificate problem/, 'the error says what was wrong with the certificate');
+my $untrusted = $node->safe_psql('postgres',
+	"SELECT error FROM gifq.provider_calls WHERE order_id = $id ORDER BY id LIMIT 1");
+note("the error: $untrusted");
+like($untrusted, qr/SSL certificate problem/, 'the error says what was wrong with the certificate');
 like(status_of($id), qr/^(pending|submitted)$/, 'the order stays retryable');
 is(created(), $created, 'the provider created nothing');
 
@@ -97,9 +98,10 @@ set('gifq.provider_url' => $sandbox->tls_url('127.0.0.1'));
 $created = created();
 $id = redeem();
 ok(wait_error($id, 'certificate|subject name|SSL'), 'a host name the certificate does not name is refused');
-like($node->safe_psql('postgres',
-		"SELECT error FROM gifq.provider_calls WHERE order_id = $id ORDER BY id LIMIT 1"),
-	qr/subject name|does not match|certificate/, 'the error names the mismatch');
+my $mismatch = $node->safe_psql('postgres',
+	"SELECT error FROM gifq.provider_calls WHERE order_id = $id ORDER BY id LIMIT 1");
+note("the error: $mismatch");
+like($mismatch, qr/subject name|does not match|certificate/, 'the error names the mismatch');
 like(status_of($id), qr/^(pending|submitted)$/, 'the order stays retryable');
 is(created(), $created, 'the provider created nothing');
 
