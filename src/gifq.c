@@ -97,9 +97,25 @@ static bool
 check_url(char **newval, void **extra, GucSource source)
 {
 	const char *url = *newval;
+	const char *authority;
 
 	if (url == NULL || url[0] == '\0')
 		return true;
+
+	/*
+	 * Credentials in the URL (https://user:password@host/) would be shown
+	 * by SHOW to every role and in libcurl's errors: they belong in
+	 * gifq.provider_api_key.  The message does not quote the URL.
+	 */
+	authority = strstr(url, "://");
+	authority = authority ? authority + 3 : url;
+	if (memchr(authority, '@', strcspn(authority, "/?#")) != NULL)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("a URL gifq calls may not carry credentials (user:password@)");
+		GUC_check_errhint("Every role can read this setting; the provider's key goes in gifq.provider_api_key.");
+		return false;
+	}
 	if (pg_strncasecmp(url, "http://", 7) == 0 ||
 		pg_strncasecmp(url, "https://", 8) == 0)
 		return true;

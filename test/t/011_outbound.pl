@@ -153,6 +153,14 @@ for my $url ('ftp://127.0.0.1/x', 'file:///etc/passwd', 'gopher://127.0.0.1/x', 
 		like($err, qr/is not an http or https URL/, "ALTER SYSTEM SET $setting = '$url' is refused");
 	}
 }
+for my $url ('https://user:Pw-secret-7@localhost/', 'http://key@127.0.0.1:1', 'ftp://u:Pw-secret-7@h/')
+{
+	($ret, $out, $err) = $node->psql('postgres', "ALTER SYSTEM SET gifq.provider_url = '$url'");
+	like($err, qr/may not carry credentials/, "a URL with credentials is refused: $url");
+	unlike($err, qr/Pw-secret-7|key@/, '... and not quoted');
+}
+ok($node->safe_psql('postgres', q{ALTER SYSTEM SET gifq.events_url = 'https://h.example/a@b?c=d@e'; ALTER SYSTEM RESET gifq.events_url; SELECT true}),
+	'an @ in the path or query is no credential');
 $log_offset = -s $node->logfile;
 set('gifq.provider_url' => 'file:///etc/passwd');
 ok($node->wait_for_log(qr{"file:///etc/passwd" is not an http or https URL}, $log_offset),
