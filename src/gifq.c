@@ -10,7 +10,9 @@
  * The settings (every gifq.* GUC) are defined here too; docs/settings.md
  * documents each.  Secrets (the provider's API key, the card key, the
  * webhook and event secrets) are superuser-only: an app role can neither
- * SHOW nor SET them, and gifq's own functions read them in C.  Everything
+ * SHOW nor SET them, pg_read_all_settings sees only whether one is set,
+ * no reload logs one, and gifq's own functions read them in C
+ * (docs/secrets.md).  Everything
  * the worker uses is reloadable (SIGHUP) except the list of databases it
  * serves, which needs a restart like shared_preload_libraries itself (and
  * exists only when gifq is preloaded).
