@@ -77,6 +77,11 @@ char	   *gifq_tls_ca_file = NULL;
  * one of them from seeing the secret: the value lives in the setting's
  * "extra" (check_secret), and the assign hook points gifq's C variable
  * (gifq_card_key...) at it.
+ *
+ * A parallel worker is sent the settings' variables, so it gets the
+ * constant, not the secret (which no longer goes into the parallel
+ * query's shared memory): the functions that read a secret are and must
+ * stay PARALLEL UNSAFE.
  */
 #define SECRET_STORED ""
 
@@ -154,6 +159,8 @@ check_secret(char **newval, void **extra, GucSource source)
 	char	   *stored = secret_strdup(SECRET_STORED);
 
 	if (stored == NULL)
+		return false;
+	if (*newval == NULL && (*newval = secret_strdup("")) == NULL)
 		return false;
 	*extra = *newval;
 	*newval = stored;
