@@ -156,11 +156,11 @@ secret_strdup(const char *s)
 static bool
 check_secret(char **newval, void **extra, GucSource source)
 {
-	char	   *stored = secret_strdup(SECRET_STORED);
+	char	   *stored;
 
-	if (stored == NULL)
-		return false;
 	if (*newval == NULL && (*newval = secret_strdup("")) == NULL)
+		return false;
+	if ((stored = secret_strdup(SECRET_STORED)) == NULL)
 		return false;
 	*extra = *newval;
 	*newval = stored;
