@@ -233,7 +233,8 @@ fulfil_claim_orders(Fulfilment *f, int batch, int lease_ms)
 /*
  * fulfil_claim_events
  *		Claim up to batch outbox events for gifq.events_url and queue their
- *		POSTs, each signed with gifq.events_secret.
+ *		POSTs, each signed with gifq.events_secret (and, during a rotation,
+ *		gifq.events_secret_previous too).
  */
 int
 fulfil_claim_events(Fulfilment *f, int batch, int lease_ms)
@@ -259,8 +260,9 @@ fulfil_claim_events(Fulfilment *f, int batch, int lease_ms)
 		req->id = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
 		req->body = column_text(row, SPI_tuptable->tupdesc, 2);
 		req->url = pstrdup(gifq_events_url);
-		req->signature = webhook_signature(gifq_events_secret, now, req->body,
-										   strlen(req->body));
+		req->signature = webhook_signature(gifq_events_secret,
+										   gifq_events_secret_previous, now,
+										   req->body, strlen(req->body));
 		MemoryContextSwitchTo(old);
 		enqueue(f, req);
 	}

@@ -124,9 +124,14 @@ extern char *gifq_card_key_previous;
 extern char *gifq_webhook_secret;
 extern char *gifq_webhook_secret_previous;
 extern char *gifq_events_secret;
+extern char *gifq_events_secret_previous;
 
 /* outbound events */
 extern char *gifq_events_url;
+
+/* outbound TLS (provider.c) */
+extern bool gifq_tls_verify;
+extern char *gifq_tls_ca_file;
 
 /*
  * GIFQ_ERETURN reports a soft error where the server supports them

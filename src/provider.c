@@ -8,7 +8,8 @@
  * worker sending fifty orders still wakes at once for a new order, a
  * SIGHUP or a SIGTERM, and a backend in gifq_process_orders answers a
  * query cancel.  Every call is limited in time (connect and total), in
- * protocol (http and https, no redirects), and in answer size; timeouts
+ * protocol (http and https, no redirects, TLS verified: set_safety), and
+ * in answer size; timeouts
  * run from when the call really starts, because callers never start more
  * than gifq.max_concurrent_requests at once (pg_net's users saw whole
  * queues time out in bursts where every queued request's clock ran).
@@ -188,6 +189,20 @@ header_cb(char *line, size_t size, size_t nmemb, void *userp)
 }
 
 /*
+ * provider_warn_insecure
+ *		The WARNING of every session (a worker's start, a call of
+ *		gifq_process_orders) that calls out with gifq.tls_verify off.
+ */
+void
+provider_warn_insecure(void)
+{
+	ereport(WARNING,
+			(errmsg("gifq: TLS certificates and host names are not verified (gifq.tls_verify is off)"),
+			 errdetail("Anyone between this server and the provider can read and change the calls, the API key included."),
+			 errhint("gifq.tls_verify = off is for tests only; to trust a private CA, set gifq.tls_ca_file instead.")));
+}
+
+/*
  * provider_open
  *		A session for concurrent calls.  Close it (also on error) with
  *		provider_close.
@@ -203,6 +218,8 @@ provider_open(void)
 			elog(ERROR, "could not initialise libcurl");
 		curl_ready = true;
 	}
+	if (!gifq_tls_verify)
+		provider_warn_insecure();
 	ps = MemoryContextAllocZero(TopMemoryContext, sizeof(ProviderSession));
 	dlist_init(&ps->transfers);
 	ps->multi = curl_multi_init();
@@ -215,13 +232,27 @@ provider_open(void)
 	return ps;
 }
 
+/*
+ * free_headers
+ *		Free a call's request headers, wiping them first: one of them holds
+ *		the provider's API key, which should not outlive the call in freed
+ *		memory (a core file, a later palloc'd dump).
+ */
+static void
+free_headers(struct curl_slist *headers)
+{
+	for (struct curl_slist *h = headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
+}
+
 static void
 transfer_free(ProviderSession *ps, Transfer *t)
 {
 	dlist_delete(&t->node);
 	curl_multi_remove_handle(ps->multi, t->easy);
 	curl_easy_cleanup(t->easy);
-	curl_slist_free_all(t->headers);
+	free_headers(t->headers);
 	free(t->buf);
 	free(t->etag);
 	t->req->transfer = NULL;
@@ -337,6 +368,35 @@ request_headers(const ProviderRequest *req)
 }
 
 /*
+ * set_safety
+ *		What every call may do, whatever its URL or answer: speak http or
+ *		https only (a URL of another scheme fails with "Protocol ... not
+ *		supported or disabled"), follow no redirect (a 3xx is an answer
+ *		like any other; were one followed, only to http or https), and
+ *		verify the peer's certificate and host name unless a superuser
+ *		turned gifq.tls_verify off for a test.  libcurl verifies by
+ *		default; saying so here keeps a build or a libcurl with other
+ *		defaults from relaxing it.
+ */
+static void
+set_safety(CURL *e)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, gifq_tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, gifq_tls_verify ? 2L : 0L);
+	if (gifq_tls_ca_file != NULL && gifq_tls_ca_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_CAINFO, gifq_tls_ca_file);
+}
+
+/*
  * provider_start
  *		Start req.  Its strings must stay valid until provider_wait returns
  *		it.  The caller keeps to gifq.max_concurrent_requests and
@@ -366,17 +426,14 @@ provider_start(ProviderSession *ps, ProviderRequest *req)
 	req->etag = NULL;
 
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	set_safety(e);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) gifq_connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) gifq_request_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	/* refused before the body comes when the answer says it is larger */
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) gifq_max_response_bytes);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
@@ -391,7 +448,7 @@ provider_start(ProviderSession *ps, ProviderRequest *req)
 	if (curl_multi_add_handle(ps->multi, e) != CURLM_OK)
 	{
 		curl_easy_cleanup(e);
-		curl_slist_free_all(t->headers);
+		free_headers(t->headers);
 		free(t);
 		req->transfer = NULL;
 		elog(ERROR, "could not add a call to the libcurl multi handle");
@@ -444,7 +501,7 @@ finish(ProviderSession *ps, Transfer *t, CURLcode code)
 		req->etag = pstrdup(t->etag);
 
 	if (code != CURLE_OK)
-		req->error = t->too_large
+		req->error = t->too_large || code == CURLE_FILESIZE_EXCEEDED
 			? psprintf("answer larger than gifq.max_response_bytes (%d)", gifq_max_response_bytes)
 			: psprintf("%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
 	else

@@ -56,5 +56,6 @@ extern long provider_rate_delay_ms(ProviderSession *ps);
 extern void provider_start(ProviderSession *ps, ProviderRequest *req);
 extern List *provider_wait(ProviderSession *ps, long timeout_ms, bool *woken);
 extern char *provider_url(const char *path);
+extern void provider_warn_insecure(void);
 
 #endif							/* GIFQ_PROVIDER_H */

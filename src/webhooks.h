@@ -16,7 +16,7 @@
 /* the largest distance between a signature's time and ours */
 #define WEBHOOK_TOLERANCE_S 300
 
-extern char *webhook_signature(const char *secret, int64 t,
-							   const char *body, size_t len);
+extern char *webhook_signature(const char *secret, const char *previous,
+							   int64 t, const char *body, size_t len);
 
 #endif							/* GIFQ_WEBHOOKS_H */

@@ -661,9 +661,13 @@ reload_settings(WorkerState *ws)
 {
 	char	   *url = pstrdup(gifq_provider_url);
 	char	   *key = pstrdup(gifq_provider_api_key);
+	bool		verified = gifq_tls_verify;
 
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
+	/* provider_open warned at the start; a reload that turns it off too */
+	if (verified && !gifq_tls_verify)
+		provider_warn_insecure();
 	if (ws->f->paused && (strcmp(url, gifq_provider_url) != 0 ||
 						  strcmp(key, gifq_provider_api_key) != 0))
 	{

@@ -11,8 +11,9 @@ use JSON::PP;
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 
-# new(%args): start a sandbox.  seed, webhook_secret, faults (hashref),
-# config (hashref) as sandbox.py takes them.
+# new(%args): start a sandbox.  seed, webhook_secret, api_key, faults
+# (hashref), config (hashref) as sandbox.py takes them; tls_cert and
+# tls_key (PEM files) to serve https as well (tls_url), on the same port.
 sub new
 {
 	my ($class, %args) = @_;
@@ -22,6 +23,9 @@ sub new
 	my @cmd = ('python3', "$root/test/sandbox/sandbox.py", '--port', 0,
 		'--port-file', $port_file, '--quiet', '--seed', $args{seed} // 1,
 		'--webhook-secret', $args{webhook_secret} // 'sandbox-webhook-secret');
+	push @cmd, '--api-key', $args{api_key} if $args{api_key};
+	push @cmd, '--tls-cert', $args{tls_cert}, '--tls-key', $args{tls_key}
+	  if $args{tls_cert};
 	push @cmd, '--faults', encode_json($args{faults}) if $args{faults};
 	push @cmd, '--config', encode_json($args{config}) if $args{config};
 	my $pid = fork // die "fork: $!";
@@ -42,18 +46,24 @@ sub new
 	my $self = bless {
 		pid => $pid, port => $port, dir => $dir,
 		url => "http://127.0.0.1:$port",
+		api_key => $args{api_key} // 'sandbox-key',
 		http => HTTP::Tiny->new(timeout => 30),
 	}, $class;
 	return $self;
 }
 
 sub url { $_[0]{url} }
+sub port { $_[0]{port} }
+
+# tls_url([HOST]): the https URL (host "localhost" unless given), for a
+# sandbox started with tls_cert; the tests' own requests stay on http
+sub tls_url { my ($s, $host) = @_; 'https://' . ($host // 'localhost') . ":$s->{port}" }
 
 # request(METHOD, PATH, [BODY]): the decoded JSON answer (undef if none)
 sub request
 {
 	my ($self, $method, $path, $body) = @_;
-	my %opt = (headers => { 'Authorization' => 'Bearer sandbox-key',
+	my %opt = (headers => { 'Authorization' => "Bearer $self->{api_key}",
 			'Content-Type' => 'application/json' });
 	$opt{content} = ref $body ? encode_json($body) : $body if defined $body;
 	my $r = $self->{http}->request($method, $self->{url} . $path, \%opt);
@@ -74,7 +84,7 @@ sub order_by_reference
 {
 	my ($self, $ref) = @_;
 	my $r = $self->{http}->get("$self->{url}/api/v1/orders?reference_id=$ref",
-		{ headers => { 'Authorization' => 'Bearer sandbox-key' } });
+		{ headers => { 'Authorization' => "Bearer $self->{api_key}" } });
 	return $r->{status} == 200 ? decode_json($r->{content}) : undef;
 }
 
@@ -92,7 +102,7 @@ sub node
 		fsync => 'off',
 		'gifq.database' => 'postgres',
 		'gifq.provider_url' => $self->{url},
-		'gifq.provider_api_key' => 'sandbox-key',
+		'gifq.provider_api_key' => $self->{api_key},
 		'gifq.card_key' => "$name-card-key-0123456789",
 		'gifq.retry_base_ms' => 100,
 		'gifq.retry_max_ms' => 1000,

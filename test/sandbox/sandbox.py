@@ -31,6 +31,7 @@ import re
 import signal
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -373,6 +374,17 @@ def check_optional_secret(name, value):
     return None if value is None else check_secret(name, value)
 
 
+def check_location(name, value):
+    """Any URL at all, or null: a redirect fault tests that the client
+    follows none, to file: or gopher: least of all."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or \
+            any(c in value for c in "\r\n"):
+        raise invalid(f"{name} must be a URL on one line, or null")
+    return value
+
+
 def check_amount(name, value):
     if not is_number(value) or value < 0:
         raise invalid(f"{name} must be a number, 0 or more")
@@ -388,6 +400,8 @@ FAULT_SETTINGS = {
     "slow_ms": (2000, check_count),
     "unauthorized": (False, check_flag),
     "insufficient_funds": (False, check_flag),
+    "huge_bytes": (0, check_count),
+    "redirect_to": (None, check_location),
 }
 
 CONFIG_SETTINGS = {
@@ -642,6 +656,20 @@ class Sandbox:
         if unauthorized or not hmac.compare_digest(
                 supplied, b"Bearer " + self.api_key):
             raise ApiError(401, "unauthorized", "bad or revoked API key")
+
+    def forced_answer(self):
+        """The answer every admitted API request gets while the huge_bytes
+        or redirect_to fault is set, instead of its own: ("redirect", URL)
+        or ("huge", size); None when neither is set.  Nothing is
+        processed, so no order is created."""
+        with self.lock:
+            if self.faults["redirect_to"] is not None:
+                self.faults_injected["redirect"] += 1
+                return ("redirect", self.faults["redirect_to"])
+            if self.faults["huge_bytes"]:
+                self.faults_injected["huge"] += 1
+                return ("huge", self.faults["huge_bytes"])
+        return None
 
     def draw_fault(self, lookup):
         """The fault for one order POST or lookup, or None."""
@@ -1221,7 +1249,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             if endpoint == "POST /api/v1/orders":
                 sandbox.count_order_post(request)
             sandbox.admit(request)
-            if endpoint == "POST /api/v1/orders":
+            forced = sandbox.forced_answer()
+            if forced is not None:
+                self._send_forced(*forced)
+            elif endpoint == "POST /api/v1/orders":
                 self._with_faults(sandbox, False, 201,
                                   lambda: sandbox.create_order(request))
             elif endpoint == "GET /api/v1/orders/{order_id}":
@@ -1303,6 +1334,30 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
 
+    def _send_forced(self, kind, value):
+        """A redirect_to or huge_bytes fault's answer."""
+        self.log_message("fault %s on %s", kind, self.requestline)
+        if kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        # A JSON document of exactly value bytes, written a piece at a
+        # time: the client hangs up once it has had enough.
+        head, tail = b'{"padding": "', b'"}'
+        fill = max(0, value - len(head) - len(tail))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(head) + fill + len(tail)))
+        self.end_headers()
+        self.wfile.write(head)
+        piece = b"x" * 65536
+        while fill > 0:
+            self.wfile.write(piece[:fill])
+            fill -= len(piece)
+        self.wfile.write(tail)
+
     def _read_body(self):
         """The request body, whole: by Content-Length or chunked (as curl
         sends a body of unknown length)."""
@@ -1372,10 +1427,34 @@ class SandboxServer(ThreadingHTTPServer):
     # Many concurrent clients connect at once in the concurrency tests.
     request_queue_size = 128
 
-    def __init__(self, address, family, sandbox):
+    def __init__(self, address, family, sandbox, tls=None):
         self.address_family = family
         self.sandbox = sandbox
+        self.tls = tls
         super().__init__(address, SandboxHandler)
+
+    def finish_request(self, request, client_address):
+        """With --tls-cert, a connection that opens with a TLS handshake
+        (first byte 0x16) is served over TLS, any other in plain HTTP: the
+        client under test gets https while the tests' own control
+        requests, which may have no TLS library, keep to http.  Runs on
+        the connection's own thread, so a slow handshake holds up no
+        other client."""
+        if self.tls is None or request.recv(1, socket.MSG_PEEK) != b"\x16":
+            super().finish_request(request, client_address)
+            return
+        wrapped = self.tls.wrap_socket(request, server_side=True)
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+    def handle_error(self, request, client_address):
+        # A client that refuses the certificate (as it should when it does
+        # not trust it) ends the handshake: not the sandbox's error.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self):
         # HTTPServer's own would look the address up in DNS (getfqdn) only
@@ -1424,6 +1503,11 @@ def parse_args(argv):
     parser.add_argument("--config", metavar="JSON", default="{}",
                         help="initial configuration, as POST "
                              "/_sandbox/config takes it")
+    parser.add_argument("--tls-cert", metavar="PEM",
+                        help="certificate (chain) to serve TLS with, on the "
+                             "same port as plain HTTP")
+    parser.add_argument("--tls-key", metavar="PEM",
+                        help="the private key of --tls-cert")
     parser.add_argument("--quiet", action="store_true",
                         help="do not log requests on stderr")
     options = parser.parse_args(argv)
@@ -1432,6 +1516,8 @@ def parse_args(argv):
                      "sandbox listens on the loopback interface only")
     if not 0 <= options.port <= 65535:
         parser.error("--port must be from 0 to 65535")
+    if (options.tls_cert is None) != (options.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     flags = {"webhook_url": options.webhook_url,
              "webhook_secret": options.webhook_secret,
              "rate_limit": options.rate_limit}
@@ -1455,7 +1541,11 @@ def main(argv=None):
     family, address = LOOPBACK[options.host]
     sandbox = Sandbox(options.api_key, options.seed, options.faults,
                       options.config, options.quiet)
-    server = SandboxServer((address, options.port), family, sandbox)
+    tls = None
+    if options.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(options.tls_cert, options.tls_key)
+    server = SandboxServer((address, options.port), family, sandbox, tls)
     port = server.server_address[1]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -1465,7 +1555,8 @@ def main(argv=None):
     if options.port_file:
         write_atomically(options.port_file, f"{port}\n")
     shown = f"[{address}]" if family == socket.AF_INET6 else address
-    print(f"sandbox listening on {shown}:{port}", flush=True)
+    print(f"sandbox listening on {shown}:{port}"
+          f"{' (http and https)' if tls else ''}", flush=True)
     stop.wait()
     server.shutdown()
     server.server_close()

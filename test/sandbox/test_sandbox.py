@@ -18,8 +18,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -651,6 +653,48 @@ class SandboxTest(unittest.TestCase):
         self.assertError(self.client.lookup("x1"), 404, "not_found")
         self.assertEqual(self.client.lookup("x2")[0], 200)
 
+    def test_fault_redirect(self):
+        for location in ("gopher://127.0.0.1:70/x", "file:///etc/passwd",
+                         "http://127.0.0.1:9/elsewhere"):
+            self.faults(redirect_to=location)
+            status, headers, raw = self.client.raw(
+                "POST", "/api/v1/orders", json.dumps({
+                    "brand_id": "amazon-us", "amount": 50,
+                    "currency": "USD", "recipient_email": "a@example.com",
+                    "reference_id": "r1"}).encode(),
+                {"Authorization": f"Bearer {API_KEY}",
+                 "Content-Type": "application/json",
+                 "Idempotency-Key": "r1"})
+            self.assertEqual((status, headers["Location"], raw),
+                             (302, location, b""))
+            self.assertEqual(self.client.get("/api/v1/catalog")[0], 302)
+        # the redirected order was never created
+        self.faults()
+        self.assertError(self.client.lookup("r1"), 404, "not_found")
+        self.assertEqual(self.stats()["faults_injected"], {"redirect": 6})
+        # still authenticated first
+        self.faults(redirect_to="gopher://127.0.0.1:70/x")
+        self.assertError(self.client.get("/api/v1/catalog", auth=False),
+                         401, "unauthorized")
+
+    def test_fault_huge(self):
+        self.faults(huge_bytes=3_000_000)
+        for path in ("/api/v1/catalog", "/api/v1/balance",
+                     "/api/v1/orders?reference_id=h1"):
+            status, headers, raw = self.client.raw(
+                "GET", path, None, {"Authorization": f"Bearer {API_KEY}"})
+            self.assertEqual((status, len(raw), headers["Content-Length"]),
+                             (200, 3_000_000, "3000000"))
+            self.assertEqual(set(json.loads(raw)), {"padding"})
+        self.faults(huge_bytes=5)  # smaller than the JSON around it
+        self.assertEqual(self.client.get("/api/v1/balance")[2],
+                         {"padding": ""})
+        for bad in ({"huge_bytes": -1}, {"huge_bytes": 1.5},
+                    {"redirect_to": ""}, {"redirect_to": "http://a/\r\nX: y"},
+                    {"redirect_to": 7}):
+            self.assertError(self.client.post("/_sandbox/faults", bad), 400,
+                             "invalid_request")
+
     def test_faults_on_lookups(self):
         self.client.order("l1")
         self.faults(**{"5xx": 1.0})
@@ -1021,6 +1065,57 @@ class StartupTest(unittest.TestCase):
             receiver.close()
         self.assertEqual(status, 0, stderr)
         self.assertFalse(os.path.exists(sandbox.port_file))
+
+    def test_tls(self):
+        if shutil.which("openssl") is None:
+            self.skipTest("no openssl command")
+        directory = tempfile.TemporaryDirectory()
+        cert = os.path.join(directory.name, "cert.pem")
+        key = os.path.join(directory.name, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "2", "-subj",
+             "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            check=True, capture_output=True, timeout=60)
+        sandbox = SandboxProcess("--tls-cert", cert, "--tls-key", key)
+        try:
+            self.assertEqual(sandbox.first_line,
+                             f"sandbox listening on 127.0.0.1:"
+                             f"{sandbox.port} (http and https)\n")
+            trusting = ssl.create_default_context(cafile=cert)
+            connection = http.client.HTTPSConnection(
+                "localhost", sandbox.port, timeout=10, context=trusting)
+            connection.request("GET", "/api/v1/balance",
+                               headers={"Authorization": "Bearer sandbox-key"})
+            self.assertEqual(connection.getresponse().status, 200)
+            connection.close()
+            # plain HTTP on the same port, for control clients
+            client = Client(sandbox.port)
+            client.control("GET", "/_sandbox/stats")
+            client.close()
+            # a client that does not trust the certificate refuses it, and
+            # the sandbox goes on serving
+            for context, host in ((ssl.create_default_context(), "localhost"),
+                                  (trusting, "127.0.0.1")):
+                connection = http.client.HTTPSConnection(
+                    host, sandbox.port, timeout=10, context=context)
+                with self.assertRaises(ssl.SSLCertVerificationError):
+                    connection.request("GET", "/api/v1/balance")
+                connection.close()
+            client = Client(sandbox.port)
+            self.assertEqual(client.control("GET", "/_sandbox/stats")
+                             ["internal_errors"], 0)
+            client.close()
+        finally:
+            status, stderr = sandbox.stop()
+            directory.cleanup()
+        self.assertEqual(status, 0, stderr)
+        self.assertNotIn("Traceback", stderr)
+        for arguments in (["--tls-cert", cert], ["--tls-key", key]):
+            result = subprocess.run([sys.executable, SANDBOX, *arguments],
+                                    capture_output=True, text=True,
+                                    timeout=10)
+            self.assertEqual(result.returncode, 2, arguments)
 
     def test_ipv6_loopback(self):
         if not socket.has_ipv6:
