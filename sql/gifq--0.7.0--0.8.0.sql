@@ -116,34 +116,45 @@ SELECT r.at, NULL, r.actor, r.actor, 'gifq 0.8.0 update, from card_reveals',
 FROM gifq.card_reveals r LEFT JOIN gifq.orders o ON o.id = r.order_id
 ORDER BY r.id;
 
--- gifq_audit: the audit rows of a program (NULL: of every program, and
--- the rows of no program) since a time, oldest first, with the program's
--- code.  Personal data is already redacted in the table.
-CREATE FUNCTION @extschema@.gifq_audit(program text DEFAULT NULL,
-	since timestamptz DEFAULT now() - interval '1 day')
+-- gifq.audit_rows: the audit rows of a program (NULL: of every program,
+-- and the rows of no program) since a time, oldest first, with the
+-- program's code; QG101 for an unknown program.
+CREATE FUNCTION gifq.audit_rows(_program text, _since timestamptz)
 RETURNS TABLE(id bigint, at timestamptz, xid xid8, session_role text, acting_role text,
-	application text, program text, table_name text, operation text, object_id text,
+	application text, program_code text, table_name text, operation text, object_id text,
 	before jsonb, after jsonb)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
 	pid bigint;
 BEGIN
-	IF gifq_audit.program IS NOT NULL THEN
-		pid := gifq.program_id(gifq_audit.program);
+	IF _program IS NOT NULL THEN
+		pid := gifq.program_id(_program);
 	END IF;
 	RETURN QUERY
 	SELECT a.id, a.at, a.xid, a.session_role, a.acting_role, a.application, p.code,
 		a.table_name, a.operation, a.object_id, a.before, a.after
 	FROM gifq.audit a LEFT JOIN gifq.programs p ON p.id = a.program_id
 	WHERE (pid IS NULL OR a.program_id = pid)
-		AND a.at >= coalesce(gifq_audit.since, '-infinity')
+		AND a.at >= coalesce(_since, '-infinity')
 	ORDER BY a.id;
 END $$;
+
+-- gifq_audit: gifq.audit_rows for admins (personal data is already
+-- redacted in the table).  (SQL around PL/pgSQL: the result has a column
+-- named like the first argument, which PL/pgSQL does not allow.)
+CREATE FUNCTION @extschema@.gifq_audit(program text DEFAULT NULL,
+	since timestamptz DEFAULT now() - interval '1 day')
+RETURNS TABLE(id bigint, at timestamptz, xid xid8, session_role text, acting_role text,
+	application text, program text, table_name text, operation text, object_id text,
+	before jsonb, after jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT * FROM gifq.audit_rows($1, $2)
+$$;
 COMMENT ON FUNCTION @extschema@.gifq_audit(text, timestamptz) IS 'the audit trail of a program (NULL: all) since a time, oldest first; personal data redacted';
 
 REVOKE ALL ON FUNCTION gifq.audit_row(), gifq.audit_note(text, text, bigint, text, jsonb, jsonb),
-	gifq.card_reveal_audit()
+	gifq.card_reveal_audit(), gifq.audit_rows(text, timestamptz)
 FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gifq_audit(text, timestamptz) FROM PUBLIC;
 
