@@ -267,11 +267,12 @@ RETURN gifq.erase_text(j::text, ARRAY(
 	FROM unnest(addresses) a))::jsonb;
 
 -- gifq.erase_logs: erase the addresses from every text and jsonb column of
--- the logs that may have copied them (events sent to the platform, calls
--- to the provider, webhooks received), columns added later included.
--- Returns how many rows changed.  These tables have no index by member, so
--- each is read in full.
-CREATE FUNCTION gifq.erase_logs(addresses text[]) RETURNS bigint
+-- the logs that may have copied them, columns added later included: the
+-- program's events for the platform (gifq.outbox), and the calls to the
+-- provider and webhooks received about the program's orders or about no
+-- order.  Returns how many rows changed.  These tables have no index by
+-- member or address, so each is read in full.
+CREATE FUNCTION gifq.erase_logs(_program bigint, addresses text[]) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	c record;
@@ -279,10 +280,15 @@ DECLARE
 	n bigint;
 	total bigint := 0;
 BEGIN
-	IF cardinality(addresses) IS NULL OR cardinality(addresses) = 0 THEN
+	IF coalesce(cardinality(addresses), 0) = 0 THEN
 		RETURN 0;
 	END IF;
-	FOR c IN SELECT a.attrelid::regclass AS tab, a.attname AS col, a.atttypid = 'jsonb'::regtype AS is_json
+	FOR c IN SELECT a.attrelid::regclass AS tab, a.attname AS col,
+			a.atttypid = 'jsonb'::regtype AS is_json,
+			CASE WHEN a.attrelid = 'gifq.outbox'::regclass
+				THEN 'program_id OPERATOR(pg_catalog.=) $3'
+				ELSE '(order_id IS NULL OR order_id IN (SELECT o.id FROM gifq.orders o'
+					' WHERE o.program_id OPERATOR(pg_catalog.=) $3))' END AS scope
 		FROM pg_catalog.pg_attribute a
 		WHERE a.attrelid IN ('gifq.outbox'::regclass, 'gifq.provider_calls'::regclass,
 			'gifq.webhook_events'::regclass)
@@ -291,12 +297,13 @@ BEGIN
 		ORDER BY a.attrelid, a.attnum LOOP
 		FOREACH a IN ARRAY addresses LOOP
 			EXECUTE format('UPDATE %s SET %I = gifq.%s(%I, $1)'
-				' WHERE strpos(lower(%I::text), $2) > 0',
+				' WHERE pg_catalog.strpos(pg_catalog.lower(%I::text), $2) > 0 AND %s',
 				c.tab, c.col, CASE WHEN c.is_json THEN 'erase_jsonb' ELSE 'erase_text' END,
-				c.col, c.col)
+				c.col, c.col, c.scope)
 				USING addresses,
 				CASE WHEN c.is_json THEN substr(to_jsonb(a)::text, 2, length(to_jsonb(a)::text) - 2)
-					ELSE a END;
+					ELSE a END,
+				_program;
 			GET DIAGNOSTICS n = ROW_COUNT;
 			total := total + n;
 		END LOOP;
@@ -363,7 +370,7 @@ BEGIN
 	UPDATE gifq.events e SET attributes = '{}'
 	WHERE e.member_id = m.id AND e.attributes <> '{}';
 	GET DIAGNOSTICS n_events = ROW_COUNT;
-	n_logs := gifq.erase_logs(addresses);
+	n_logs := gifq.erase_logs(pid, addresses);
 
 	PERFORM gifq.audit_note('members', 'FORGET', pid, m.id::text, NULL,
 		jsonb_build_object('orders', n_orders, 'rewards', n_rewards,
@@ -373,6 +380,6 @@ END $$;
 COMMENT ON FUNCTION @extschema@.gifq_forget_member(text, text) IS 'erase a member''s personal data (email, attributes, recipient addresses and their copies); the ledger, orders, rewards and balances stay; idempotent and audited';
 
 REVOKE ALL ON FUNCTION gifq.event_guard(), gifq.erase_text(text, text[]),
-	gifq.erase_jsonb(jsonb, text[]), gifq.erase_logs(text[])
+	gifq.erase_jsonb(jsonb, text[]), gifq.erase_logs(bigint, text[])
 FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gifq_forget_member(text, text) FROM PUBLIC;

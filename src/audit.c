@@ -11,7 +11,9 @@
  * src/slots.c appends ledger history.  The trigger's arguments say which
  * column is the row's key, which names its program, and which columns hold
  * personal data: those are written as the string "redacted" (or null),
- * never their value, so erasing a member never needs to touch the audit.
+ * never their value; and in any other text, a word with an "@" in it (an
+ * address a provider's error message echoed) is written as "redacted" too,
+ * so erasing a member never needs to touch the audit.
  *
  * An UPDATE records only the columns that changed, before and after; an
  * UPDATE that changed nothing but updated_at records nothing.  INSERT
@@ -255,6 +257,52 @@ value_text(Datum value, Oid type)
 }
 
 /*
+ * is_address_char
+ *		Whether c can be part of an email address as free text writes one:
+ *		anything but spaces, quotes, brackets and separators.
+ */
+static bool
+is_address_char(char c)
+{
+	return c != '\0' && strchr(" \t\r\n\"'<>()[]{},;:|/\\", c) == NULL;
+}
+
+/*
+ * mask_addresses
+ *		s with every word that contains an "@" (an email address, in an
+ *		error message a provider echoed, say) replaced by "redacted", so
+ *		that free text never carries personal data into the audit.  Returns
+ *		s itself when it has no "@" (the usual case, one strchr); otherwise
+ *		a palloc'd copy.
+ */
+static char *
+mask_addresses(char *s)
+{
+	StringInfoData out;
+	char	   *p = s;
+	char	   *at;
+
+	if (strchr(s, '@') == NULL)
+		return s;
+	initStringInfo(&out);
+	while ((at = strchr(p, '@')) != NULL)
+	{
+		char	   *start = at;
+		char	   *end = at + 1;
+
+		while (start > p && is_address_char(start[-1]))
+			start--;
+		while (is_address_char(*end))
+			end++;
+		appendBinaryStringInfo(&out, p, start - p);
+		appendStringInfoString(&out, REDACTED);
+		p = end;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/*
  * push_column
  *		Add "name": value to the object being built in *state, as to_jsonb
  *		would write it for booleans, numbers, jsonb and times, as text
@@ -329,7 +377,10 @@ push_column(JsonbParseState **state, const char *name, Datum value,
 		}
 	}
 	if (v.type == jbvString)
+	{
+		v.val.string.val = mask_addresses(v.val.string.val);
 		v.val.string.len = strlen(v.val.string.val);
+	}
 	pushJsonbValue(state, WJB_VALUE, &v);
 }
 

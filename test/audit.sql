@@ -9,7 +9,7 @@
 -- Everything runs in one transaction, rolled back at the end.  Ids come
 -- from sequences a rollback does not rewind: never hard-coded.
 BEGIN;
-SELECT plan(54);
+SELECT plan(55);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -182,6 +182,14 @@ SELECT results_eq($$SELECT operation, before ->> 'status', after ->> 'status', a
 		FROM pg_temp.since()$$,
 	$$VALUES ('UPDATE', 'pending', 'canceled', false)$$,
 	'cancel_order: the status change, before and after');
+
+-- free text with an address in it (a provider's error echoing the
+-- recipient, say): the address is masked
+SELECT pg_temp.remark();
+UPDATE gifq.orders SET last_error = 'mailbox <Some.One@example.com> is full, retry'
+WHERE id = (SELECT order_id FROM o);
+SELECT is((SELECT after ->> 'last_error' FROM pg_temp.since()), 'mailbox <redacted> is full, retry',
+	'an address in free text is masked');
 
 -- a redemption to another recipient: their address is redacted too
 SELECT pg_temp.remark();
