@@ -17,8 +17,10 @@
  *
  * An UPDATE records only the columns that changed, before and after; an
  * UPDATE that changed nothing but updated_at records nothing.  INSERT
- * records the new row as "after", DELETE the old one as "before", and
- * TRUNCATE (a statement trigger) only that it happened.
+ * records the new row as "after", DELETE the old one as "before", both
+ * without their NULL columns (a new order has a dozen, and every byte is
+ * written to the WAL), and TRUNCATE (a statement trigger) only that it
+ * happened.
  *
  * Who: the session user, the role the caller acts as outside any SECURITY
  * DEFINER function (GetOuterUserId: SET ROLE counts, the definer does not)
@@ -402,9 +404,10 @@ is_redacted(const Trigger *trigger, const char *name)
 
 /*
  * row_json
- *		The columns of tuple as a jsonb object.  With other (an UPDATE's
- *		other version), only the columns whose values differ; *changed
- *		then says whether any column but updated_at did.
+ *		The columns of tuple as a jsonb object, NULL ones left out.  With
+ *		other (an UPDATE's other version), only the columns whose values
+ *		differ, NULL ones included; *changed then says whether any column
+ *		but updated_at did.
  */
 static Jsonb *
 row_json(const Trigger *trigger, TupleDesc desc, HeapTuple tuple,
@@ -425,6 +428,9 @@ row_json(const Trigger *trigger, TupleDesc desc, HeapTuple tuple,
 		if (att->attisdropped)
 			continue;
 		value = heap_getattr(tuple, i + 1, desc, &isnull);
+		/* a whole row's image leaves out its NULL columns */
+		if (other == NULL && isnull)
+			continue;
 		if (other != NULL)
 		{
 			bool		other_null;
