@@ -16,7 +16,9 @@
 -- and the row's key; before and after: the row as jsonb (an UPDATE only
 -- its changed columns).  Personal data (email, recipient_email, members'
 -- attributes) is never copied here: such a column reads "redacted" (or
--- null), so erasing a member never touches this table.  Written by
+-- null), as does any word with an "@" in other text, so erasing a member
+-- never touches this table.  Rows a COPY loads (a restore, which brings
+-- the dumped audit) are not audited again.  Written by
 -- src/audit.c, never by SQL; append-only like gifq.transfers.
 CREATE TABLE gifq.audit (
 	id bigint GENERATED ALWAYS AS IDENTITY (CACHE 32) PRIMARY KEY,

@@ -160,6 +160,22 @@ audit_relation(Oid *sequence)
 }
 
 /*
+ * restoring
+ *		Whether the statement being run is a COPY.  A COPY into a gifq
+ *		table is a restore of a dump, which carries gifq.audit itself:
+ *		auditing its rows again (or the reveals a trigger on
+ *		gifq.card_reveals copies) would add rows that did not happen, under
+ *		ids the restored rows then collide with.  Only the tables' owner
+ *		can COPY into them, and the owner can as well disable the triggers
+ *		(see docs/audit.md).
+ */
+static bool
+restoring(void)
+{
+	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+}
+
+/*
  * role_name
  *		A role's name, or its oid in brackets if it was dropped meanwhile.
  */
@@ -501,14 +517,7 @@ gifq_audit_row(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(td->tg_relation);
 	rec.table = RelationGetRelationName(td->tg_relation);
 
-	/*
-	 * A COPY into a gifq table is a restore of a dump, which carries
-	 * gifq.audit itself: auditing its rows again would add rows that did
-	 * not happen, under ids the restored rows then collide with.  Only the
-	 * tables' owner can COPY into them, and the owner can as well disable
-	 * the triggers (see docs/audit.md).
-	 */
-	if (ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY)
+	if (restoring())
 		return PointerGetDatum(NULL);
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
@@ -564,8 +573,9 @@ PG_FUNCTION_INFO_V1(gifq_audit_note);
  * gifq_audit_note
  *		gifq.audit_note(table_name, operation, program_id, object_id,
  *		before, after): append an audit row for something that is not a
- *		row change (a code reveal, an erasure).  Callers pass no personal
- *		data.  table_name and operation must not be NULL.
+ *		row change (a code reveal, an erasure); nothing during a COPY (a
+ *		restore).  Callers pass no personal data.  table_name and
+ *		operation must not be NULL.
  */
 Datum
 gifq_audit_note(PG_FUNCTION_ARGS)
@@ -574,6 +584,8 @@ gifq_audit_note(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		elog(ERROR, "gifq.audit_note(): table_name and operation must not be NULL");
+	if (restoring())
+		PG_RETURN_VOID();
 	rec.table = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	rec.operation = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	rec.has_program = !PG_ARGISNULL(2);

@@ -9,7 +9,7 @@
 -- Everything runs in one transaction, rolled back at the end.  Ids come
 -- from sequences a rollback does not rewind: never hard-coded.
 BEGIN;
-SELECT plan(56);
+SELECT plan(57);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -268,6 +268,11 @@ tap-copied	USD	PTS	100	UTC
 \.
 SELECT is((SELECT count(*) FROM gifq.audit WHERE table_name = 'programs' AND after ->> 'code' = 'tap-copied'),
 	0::bigint, 'COPY into an audited table (a restore) is not audited again');
+COPY gifq.card_reveals (order_id, actor) FROM stdin;
+-42	restored
+\.
+SELECT is((SELECT count(*) FROM gifq.audit WHERE object_id = '-42'), 0::bigint,
+	'nor is a reveal a COPY restores');
 
 SELECT ok((SELECT count(*) FROM gifq_audit('tap-a', now())) > 20, 'gifq_audit: the program''s rows');
 SELECT is((SELECT count(*) FROM gifq_audit('tap-a', now()) WHERE program IS DISTINCT FROM 'tap-a'),
