@@ -86,8 +86,24 @@ SELECT status FROM gifq_claim_reward(:'reward_token', 'b-us');
 SELECT status, value, currency FROM gifq.rewards;
 SELECT (gifq_program_balance('upgraded')).available AS funding_left;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+-- a reveal recorded under 0.7.0 (as gifq_reveal_code writes it): the
+-- update copies it into the audit trail
+INSERT INTO gifq.card_reveals (order_id, actor)
+SELECT min(id), 'reviewer' FROM gifq.orders;
 ALTER EXTENSION gifq UPDATE TO '0.8.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+SELECT count(*) AS problems FROM gifq_ledger_verify();
+SELECT table_name, operation, session_role, acting_role, xid IS NULL AS no_xid,
+	object_id = (SELECT min(id) FROM gifq.orders)::text AS the_order,
+	program_id = (SELECT id FROM gifq.programs WHERE code = 'upgraded') AS the_program
+FROM gifq.audit ORDER BY id;
+-- the trail goes on, and the member can be forgotten
+SELECT gifq_block_member('upgraded', 'old-member');
+SELECT gifq_forget_member('upgraded', 'old-member');
+SELECT table_name, operation, before ->> 'blocked' AS was_blocked, after ->> 'blocked' AS blocked,
+	before ->> 'email' AS email_was, after -> 'email' AS email
+FROM gifq.audit WHERE operation <> 'REVEAL' AND table_name = 'members' ORDER BY id;
+SELECT email IS NULL AS no_email, forgotten_at IS NOT NULL AS forgotten FROM gifq.members;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
