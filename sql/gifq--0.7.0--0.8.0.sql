@@ -1127,3 +1127,13 @@ REVOKE ALL ON FUNCTION gifq.event_guard(), gifq.erase_text(text, text[]),
 	gifq.erase_jsonb(jsonb, text[]), gifq.erase_logs(bigint, text[])
 FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gifq_forget_member(text, text) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- who may read the audit and erase a member (docs/security.md)
+------------------------------------------------------------------------
+
+-- Both are gifq_admin's: the audit spans every program (a NULL program
+-- reads them all) and names the roles that acted, and an erasure cannot
+-- be undone.  Neither is scoped to programs, as no gifq_admin member is.
+GRANT EXECUTE ON FUNCTION @extschema@.gifq_audit(text, timestamptz),
+	@extschema@.gifq_forget_member(text, text) TO gifq_admin;

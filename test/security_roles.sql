@@ -210,7 +210,8 @@ SELECT f, 'admin' FROM unnest(ARRAY[
 	'gifq_expire_holds()', 'gifq_expire_points()', 'gifq_expire_rewards()', 'gifq_prune()',
 	'gifq_maintenance_jobs()', 'gifq_schedule_jobs()', 'gifq_unschedule_jobs()',
 	'gifq_process_orders(integer)', 'gifq_retry_order(bigint)', 'gifq_block_member(text,text,boolean)',
-	'gifq_grant_program(name,text)', 'gifq_revoke_program(name,text)']) f;
+	'gifq_grant_program(name,text)', 'gifq_revoke_program(name,text)',
+	'gifq_forget_member(text,text)', 'gifq_audit(text,timestamp with time zone)']) f;
 INSERT INTO expected_grants
 SELECT f, 'app' FROM unnest(ARRAY[
 	'gifq_upsert_member(text,text,text,text,jsonb,boolean)',
