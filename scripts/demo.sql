@@ -333,3 +333,46 @@ FROM gifq.reward_rates;
 SELECT program, brand_id, orders, face_value, cost, margin FROM gifq.spend_by_brand;
 SELECT program, orders, delivered, failed, success_rate FROM gifq.order_outcomes;
 SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
+
+-- ---------------------------------------------------------------------
+--  part 7: least privilege, the audit trail and erasure.  The platform's
+--  app connects as a role in gifq_app that may act only on its program;
+--  it calls the API and can read nothing directly.
+-- ---------------------------------------------------------------------
+SELECT gifq_create_program('other-co', 'USD') AS other_program;
+CREATE ROLE kudos_app NOLOGIN IN ROLE gifq_app;
+SELECT gifq_grant_program('kudos_app', 'acme-kudos');
+SET ROLE kudos_app;
+-- its own program works as before
+SELECT points_awarded FROM gifq_record_event('acme-kudos', 'user_ana', 'kudos.received',
+	'kudos-9001', now());
+\set ON_ERROR_STOP 0
+-- another company's program, a table of gifq, an admin function: refused
+SELECT gifq_member_balance('other-co', 'user_ana');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (QG701 program not granted to kudos_app)
+SELECT code_last4 FROM gifq.orders LIMIT 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (42501 no direct reads: codes only through gifq_reveal_code)
+SELECT gifq_fund('acme-kudos', '1000.00 USD', 'free-money');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE   (42501 funding is for gifq_admin only)
+\set ON_ERROR_STOP 1
+RESET ROLE;
+
+-- Every change and every code reveal is in the audit trail, with who did
+-- it and no personal data (addresses show as "redacted").
+SELECT acting_role, table_name, operation, object_id
+FROM gifq_audit('acme-kudos', now() - interval '1 hour')
+WHERE operation IN ('REVEAL') OR table_name = 'orders' AND operation = 'INSERT'
+ORDER BY id LIMIT 5;
+SELECT after ->> 'email' AS email_in_audit FROM gifq.audit
+WHERE table_name = 'members' AND operation = 'INSERT' ORDER BY id LIMIT 1;
+
+-- Ana asks to be forgotten: her address and attributes go, her ledger,
+-- orders and balance stay, and the ledger still verifies.
+SELECT (gifq_member_balance('acme-kudos', 'user_ana')).posted AS ana_before;
+SELECT gifq_forget_member('acme-kudos', 'user_ana');
+SELECT external_id, email, attributes, forgotten_at IS NOT NULL AS forgotten
+FROM gifq.members WHERE external_id = 'user_ana';
+SELECT count(*) AS ana_orders, count(recipient_email) AS addresses_left
+FROM gifq.orders o JOIN gifq.members m ON m.id = o.member_id WHERE m.external_id = 'user_ana';
+SELECT (gifq_member_balance('acme-kudos', 'user_ana')).posted AS ana_after;
+SELECT count(*) AS ledger_problems FROM gifq_ledger_verify();
