@@ -92,6 +92,9 @@
 /* operations: maintenance jobs (QG6xx; see docs/operations.md) */
 #define ERRCODE_GIFQ_CATALOG_NOT_REFRESHED	MAKE_SQLSTATE('Q','G','6','0','3')
 
+/* security: hostile input (QG74x; see docs/testing-security.md) */
+#define ERRCODE_GIFQ_HOLD_OWNED				MAKE_SQLSTATE('Q','G','7','4','0')
+
 /* settings (gifq.c; docs/settings.md) */
 /* where the worker runs (postmaster start only) */
 extern char *gifq_database;
