@@ -97,6 +97,9 @@
 #define ERRCODE_GIFQ_PROGRAM_NOT_GRANTED	MAKE_SQLSTATE('Q','G','7','0','1')
 #define ERRCODE_GIFQ_UNKNOWN_ROLE			MAKE_SQLSTATE('Q','G','7','0','2')
 
+/* security: hostile input (QG74x; see docs/security.md) */
+#define ERRCODE_GIFQ_HOLD_OWNED				MAKE_SQLSTATE('Q','G','7','4','0')
+
 /* settings (gifq.c; docs/settings.md) */
 /* where the worker runs (postmaster start only) */
 extern char *gifq_database;

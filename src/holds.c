@@ -223,6 +223,60 @@ hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount,
 	return id;
 }
 
+/*
+ * check_hold_unowned
+ *		Throw QG740 (hold_owned) if the hold belongs to an order or a
+ *		reward.  Those holds end with their order (delivered, failed,
+ *		canceled) or reward (claimed, expired); a post or void by hand
+ *		would leave the order or reward pointing at an ended hold, which
+ *		gifq_ledger_verify() reports.  The transfer's metadata names the
+ *		owner ({"order_id": n} or {"reward_id": n}); the owner's row must
+ *		name the hold back, so metadata a caller wrote on a hold of its own
+ *		cannot make it look owned.  Must be called inside SPI.
+ */
+static void
+check_hold_unowned(int64 id)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	ledger_run(ledger_plan(&plan,
+						   "SELECT 'order', o.id FROM gifq.transfers t"
+						   " JOIN gifq.orders o ON o.id OPERATOR(pg_catalog.=) ("
+						   "  CASE WHEN (t.metadata OPERATOR(pg_catalog.->>) 'order_id')"
+						   "   OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'"
+						   "  THEN (t.metadata OPERATOR(pg_catalog.->>) 'order_id')::pg_catalog.int8 END)"
+						   " WHERE t.id OPERATOR(pg_catalog.=) $1"
+						   " AND $1 OPERATOR(pg_catalog.=) ANY (ARRAY[o.points_hold, o.funding_hold])"
+						   " UNION ALL"
+						   " SELECT 'reward', r.id FROM gifq.transfers t"
+						   " JOIN gifq.rewards r ON r.id OPERATOR(pg_catalog.=) ("
+						   "  CASE WHEN (t.metadata OPERATOR(pg_catalog.->>) 'reward_id')"
+						   "   OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'"
+						   "  THEN (t.metadata OPERATOR(pg_catalog.->>) 'reward_id')::pg_catalog.int8 END)"
+						   " WHERE t.id OPERATOR(pg_catalog.=) $1"
+						   " AND r.hold_id OPERATOR(pg_catalog.=) $1"
+						   " LIMIT 1",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	if (strcmp(ledger_text(1), "order") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_GIFQ_HOLD_OWNED),
+				 errmsg("pending transfer %lld belongs to order %lld",
+						(long long) id,
+						(long long) DatumGetInt64(ledger_datum(2))),
+				 errhint("An order's holds end with the order; cancel it with gifq_cancel_order().")));
+	ereport(ERROR,
+			(errcode(ERRCODE_GIFQ_HOLD_OWNED),
+			 errmsg("pending transfer %lld belongs to reward %lld",
+					(long long) id,
+					(long long) DatumGetInt64(ledger_datum(2))),
+			 errhint("A reward's hold ends when the reward is claimed or expires.")));
+}
+
 PG_FUNCTION_INFO_V1(gifq_post);
 
 /*
@@ -241,6 +295,7 @@ gifq_post(PG_FUNCTION_ARGS)
 				 errmsg("pending_id must not be NULL")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	check_hold_unowned(PG_GETARG_INT64(0));
 	id = hold_end(PG_GETARG_INT64(0), HOLD_POST,
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_GIFQ_MONEY_P(1), true);
 	SPI_finish();
@@ -261,6 +316,7 @@ gifq_void(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	check_hold_unowned(PG_GETARG_INT64(0));
 	id = hold_end(PG_GETARG_INT64(0), HOLD_VOID, NULL, true);
 	SPI_finish();
 	PG_RETURN_INT64(id);
