@@ -1193,7 +1193,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def handle(self):
         try:
             super().handle()
-        except ConnectionError:
+        except (ConnectionError, ssl.SSLError):
             # The client hung up mid-answer, as clients that time out on a
             # slow or timeout fault do: nothing to tell it any more.
             self.close_connection = True
@@ -1227,6 +1227,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self._send(route(sandbox, request))
         except ApiError as e:
             self._send(e.reply())
+        except (ConnectionError, ssl.SSLError):
+            # The client hung up while the answer was being written (a
+            # client that caps answers closes a huge one early): nothing to
+            # answer, and not a sandbox bug.
+            self.close_connection = True
         except Exception:
             sandbox.internal_error()
             self._send(ApiError(500, "provider_error",
