@@ -40,6 +40,7 @@ gifq.poll_interval = 500
 CONF
 vglog="$GIFQ_WORK/valgrind.%p.log"
 as_pg valgrind --quiet --tool=memcheck --trace-children=yes \
+	--suppressions="$GIFQ_WORK/scripts/valgrind.supp" \
 	--track-origins=yes --read-var-info=yes --num-callers=30 \
 	--error-limit=no --log-file="$vglog" \
 	"$PG_BINDIR/postgres" -D "$GIFQ_WORK/data" >"$GIFQ_WORK/server.log" 2>&1 &
