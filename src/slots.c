@@ -209,15 +209,23 @@ find_slot(SlotTables *t, Snapshot snapshot, int64 account_id, int slot,
 	slot_getallattrs(found);
 }
 
+/*
+ * add_or_overflow
+ *		a + b, or QG002 naming the account when a total of its slot would
+ *		leave 64-bit minor units (a balance gifq_money could not hold).
+ */
 static int64
-add_or_overflow(int64 a, int64 b)
+add_or_overflow(int64 a, int64 b, int64 account_id)
 {
 	int64		sum;
 
 	if (pg_add_s64_overflow(a, b, &sum))
 		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("bigint out of range")));
+				(errcode(ERRCODE_GIFQ_MONEY_OUT_OF_RANGE),
+				 errmsg("the totals of account %lld would be out of range",
+						(long long) account_id),
+				 errdetail("An account's total debits and total credits are kept in 64-bit minor units."),
+				 errhint("Each total stays within 9223372036854775807 minor units over the account's life; use another account for more.")));
 	return sum;
 }
 
@@ -236,15 +244,15 @@ new_balances(const LedgerAccount *account, TupleTableSlot *old,
 	for (int i = 0; i < 4; i++)
 	{
 		out->v[i] = add_or_overflow(DatumGetInt64(old->tts_values[SLOT_DEBITS_POSTED + i]),
-									d[i]);
+									d[i], account->id);
 		if (out->v[i] < 0)
 			return false;
 	}
 	if (account->debits_must_not_exceed_credits &&
-		add_or_overflow(out->v[0], out->v[2]) > out->v[1])
+		add_or_overflow(out->v[0], out->v[2], account->id) > out->v[1])
 		return false;
 	if (account->credits_must_not_exceed_debits &&
-		add_or_overflow(out->v[1], out->v[3]) > out->v[0])
+		add_or_overflow(out->v[1], out->v[3], account->id) > out->v[0])
 		return false;
 	return true;
 }
@@ -267,7 +275,8 @@ fill_new_version(TupleTableSlot *old, const SlotBalances *b,
 	for (int i = 0; i < 4; i++)
 		next->tts_values[SLOT_DEBITS_POSTED + i] = Int64GetDatum(b->v[i]);
 	next->tts_values[SLOT_VERSION] =
-		Int64GetDatum(add_or_overflow(DatumGetInt64(old->tts_values[SLOT_VERSION]), 1));
+		Int64GetDatum(add_or_overflow(DatumGetInt64(old->tts_values[SLOT_VERSION]), 1,
+									  DatumGetInt64(old->tts_values[SLOT_ACCOUNT_ID])));
 	next->tts_values[SLOT_UPDATED_AT] = TimestampTzGetDatum(Max(now, before));
 	ExecStoreVirtualTuple(next);
 }

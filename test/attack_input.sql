@@ -14,7 +14,7 @@
 -- gifq.webhook_secret_previous = 'whsec-old' (scripts/test.sh).
 -- Everything runs in one transaction, rolled back at the end.
 BEGIN;
-SELECT plan(46);
+SELECT plan(48);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -313,6 +313,14 @@ SELECT throws_ok($$SELECT gifq_fund('atk', NULL, 'atk-f2')$$, 'QG115', 'gifq_fun
 	'NULL: gifq_fund without an amount is QG115 (was 23502)');
 SELECT lives_ok($$SELECT * FROM gifq_alternatives('amazon-us', '-92233720368547758.08 USD')$$,
 	'range: gifq_alternatives of the smallest amount no longer overflows (was 22003)');
+-- amounts that fit gifq_money but not an account's running totals
+\o /dev/null
+SELECT gifq_fund('atk', '92233720368547758.07 EUR', 'atk-big-1');
+\o
+SELECT pg_temp.fingerprint() AS before \gset
+SELECT throws_ok($$SELECT gifq_fund('atk', '0.01 EUR', 'atk-big-2')$$, 'QG002', NULL,
+	'range: funding past an account''s 64-bit totals is QG002 (was 22003)');
+SELECT is(pg_temp.fingerprint(), :'before', 'range: the refused funding changed nothing');
 SELECT is_empty('SELECT * FROM gifq_ledger_verify()', 'the ledger verifies after the attacks');
 
 SELECT * FROM finish();
