@@ -166,64 +166,6 @@ posted_amount(const Hold *hold, const GifqMoney *amount)
 }
 
 /*
- * hold_end
- *		End a hold by a post (of amount, NULL for all), a void or an
- *		expiry; returns the new transfer's id.  Must be called inside SPI.
- *		check_scope: the caller named the hold (gifq_post, gifq_void), so a
- *		hold of a program it may not act on is unknown to it.
- */
-static int64
-hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount,
-		 bool check_scope)
-{
-	static const char *kinds[] = {"post", "void", "expire"};
-	static const char *statuses[] = {"posted", "voided", "expired"};
-	static const Oid argtypes[] = {INT8OID, TEXTOID, INT8OID};
-	Hold		hold;
-	LedgerAccount debit;
-	LedgerAccount credit;
-	SlotDelta	debit_delta = {0};
-	SlotDelta	credit_delta = {0};
-	int64		posted = 0;
-	int64		id;
-	Datum		values[3];
-
-	lock_hold(pending_id, &hold, check_scope);
-	check_hold_open(&hold, end);
-	if (end == HOLD_POST)
-		posted = posted_amount(&hold, amount);
-
-	ledger_load_account(hold.debit_account, &debit);
-	ledger_load_account(hold.credit_account, &credit);
-	id = ledger_insert_transfer(debit.program_id, kinds[end], debit.id,
-								credit.id, posted, hold.amount.currency,
-								pending_id, NULL, NULL, NULL);
-
-	debit_delta.debits_pending = -hold.amount.units;
-	debit_delta.debits_posted = posted;
-	credit_delta.credits_pending = -hold.amount.units;
-	credit_delta.credits_posted = posted;
-
-	/* posting or releasing what is held takes no room: never refused */
-	ledger_apply_both(&debit, hold.debit_slot, &debit_delta,
-					  &credit, hold.credit_slot, &credit_delta, id,
-					  &hold.amount);
-
-	values[0] = Int64GetDatum(pending_id);
-	values[1] = CStringGetTextDatum(statuses[end]);
-	values[2] = Int64GetDatum(id);
-	ledger_run(ledger_plan(&plan_end_hold,
-						   "UPDATE gifq.holds SET status = $2, resolved_by = $3"
-						   " WHERE transfer_id OPERATOR(pg_catalog.=) $1",
-						   3, argtypes),
-			   values, NULL, SPI_OK_UPDATE);
-
-	ledger_after_change(&debit);
-	ledger_after_change(&credit);
-	return id;
-}
-
-/*
  * check_hold_unowned
  *		Throw QG740 (hold_owned) if the hold belongs to an order or a
  *		reward.  Those holds end with their order (delivered, failed,
@@ -277,6 +219,67 @@ check_hold_unowned(int64 id)
 			 errhint("A reward's hold ends when the reward is claimed or expires.")));
 }
 
+/*
+ * hold_end
+ *		End a hold by a post (of amount, NULL for all), a void or an
+ *		expiry; returns the new transfer's id.  Must be called inside SPI.
+ *		named: the caller named the hold (gifq_post, gifq_void), so a hold of
+ *		a program it may not act on is unknown to it, and one that belongs
+ *		to an order or a reward is refused (QG740).
+ */
+static int64
+hold_end(int64 pending_id, HoldEnd end, const GifqMoney *amount,
+		 bool named)
+{
+	static const char *kinds[] = {"post", "void", "expire"};
+	static const char *statuses[] = {"posted", "voided", "expired"};
+	static const Oid argtypes[] = {INT8OID, TEXTOID, INT8OID};
+	Hold		hold;
+	LedgerAccount debit;
+	LedgerAccount credit;
+	SlotDelta	debit_delta = {0};
+	SlotDelta	credit_delta = {0};
+	int64		posted = 0;
+	int64		id;
+	Datum		values[3];
+
+	lock_hold(pending_id, &hold, named);
+	if (named)
+		check_hold_unowned(pending_id);
+	check_hold_open(&hold, end);
+	if (end == HOLD_POST)
+		posted = posted_amount(&hold, amount);
+
+	ledger_load_account(hold.debit_account, &debit);
+	ledger_load_account(hold.credit_account, &credit);
+	id = ledger_insert_transfer(debit.program_id, kinds[end], debit.id,
+								credit.id, posted, hold.amount.currency,
+								pending_id, NULL, NULL, NULL);
+
+	debit_delta.debits_pending = -hold.amount.units;
+	debit_delta.debits_posted = posted;
+	credit_delta.credits_pending = -hold.amount.units;
+	credit_delta.credits_posted = posted;
+
+	/* posting or releasing what is held takes no room: never refused */
+	ledger_apply_both(&debit, hold.debit_slot, &debit_delta,
+					  &credit, hold.credit_slot, &credit_delta, id,
+					  &hold.amount, NULL);
+
+	values[0] = Int64GetDatum(pending_id);
+	values[1] = CStringGetTextDatum(statuses[end]);
+	values[2] = Int64GetDatum(id);
+	ledger_run(ledger_plan(&plan_end_hold,
+						   "UPDATE gifq.holds SET status = $2, resolved_by = $3"
+						   " WHERE transfer_id OPERATOR(pg_catalog.=) $1",
+						   3, argtypes),
+			   values, NULL, SPI_OK_UPDATE);
+
+	ledger_after_change(&debit);
+	ledger_after_change(&credit);
+	return id;
+}
+
 PG_FUNCTION_INFO_V1(gifq_post);
 
 /*
@@ -295,7 +298,6 @@ gifq_post(PG_FUNCTION_ARGS)
 				 errmsg("pending_id must not be NULL")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	check_hold_unowned(PG_GETARG_INT64(0));
 	id = hold_end(PG_GETARG_INT64(0), HOLD_POST,
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_GIFQ_MONEY_P(1), true);
 	SPI_finish();
@@ -316,7 +318,6 @@ gifq_void(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	check_hold_unowned(PG_GETARG_INT64(0));
 	id = hold_end(PG_GETARG_INT64(0), HOLD_VOID, NULL, true);
 	SPI_finish();
 	PG_RETURN_INT64(id);

@@ -463,41 +463,23 @@ apply_sides(LedgerSide *sides, int n)
 
 /*
  * ledger_apply_both
- *		Apply a transfer's two sides in the global lock order.  Throws
- *		QG107 or QG108 on a refusal; amount names the transfer in that
- *		message.
+ *		Apply a transfer's two sides in the global lock order.  A refusal
+ *		calls request's callback (its own error) when there is a request
+ *		with one, and otherwise throws QG107 or QG108; amount names the
+ *		change in that message (the request's amount when request is given).
  */
 void
 ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 				  const SlotDelta *debit_delta,
 				  const LedgerAccount *credit, int credit_slot,
 				  const SlotDelta *credit_delta,
-				  int64 transfer_id, const GifqMoney *amount)
+				  int64 transfer_id, const GifqMoney *amount,
+				  const TransferRequest *request)
 {
+	const GifqMoney *named = request != NULL ? &request->amount : amount;
 	LedgerSide	sides[2] = {
-		{debit, debit_slot, *debit_delta, transfer_id, NULL, amount},
-		{credit, credit_slot, *credit_delta, transfer_id, NULL, amount},
-	};
-
-	apply_sides(sides, 2);
-}
-
-/*
- * ledger_apply_both_request
- *		ledger_apply_both() for a change made on behalf of a request: a
- *		refusal calls the request's callback (its own error) if it has one.
- *		The request's amount names the change in the ledger's own error.
- */
-void
-ledger_apply_both_request(const LedgerAccount *debit, int debit_slot,
-						  const SlotDelta *debit_delta,
-						  const LedgerAccount *credit, int credit_slot,
-						  const SlotDelta *credit_delta,
-						  int64 transfer_id, const TransferRequest *request)
-{
-	LedgerSide	sides[2] = {
-		{debit, debit_slot, *debit_delta, transfer_id, request, &request->amount},
-		{credit, credit_slot, *credit_delta, transfer_id, request, &request->amount},
+		{debit, debit_slot, *debit_delta, transfer_id, request, named},
+		{credit, credit_slot, *credit_delta, transfer_id, request, named},
 	};
 
 	apply_sides(sides, 2);

@@ -115,13 +115,8 @@ extern void ledger_apply_both(const LedgerAccount *debit, int debit_slot,
 							  const SlotDelta *debit_delta,
 							  const LedgerAccount *credit, int credit_slot,
 							  const SlotDelta *credit_delta,
-							  int64 transfer_id, const GifqMoney *amount);
-extern void ledger_apply_both_request(const LedgerAccount *debit, int debit_slot,
-									  const SlotDelta *debit_delta,
-									  const LedgerAccount *credit, int credit_slot,
-									  const SlotDelta *credit_delta,
-									  int64 transfer_id,
-									  const TransferRequest *request);
+							  int64 transfer_id, const GifqMoney *amount,
+							  const TransferRequest *request);
 extern int64 ledger_transfer(const TransferRequest *request);
 extern void ledger_transfer_set(const TransferRequest *requests, int n,
 								const LedgerAccount *loaded, int64 *ids);

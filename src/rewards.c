@@ -319,11 +319,11 @@ gifq_reward_holds(PG_FUNCTION_ARGS)
 		memset(&credit_delta, 0, sizeof(credit_delta));
 		debit_delta.debits_pending = total;
 		credit_delta.credits_pending = total;
-		ledger_apply_both_request(&accounts[0], MyProcPid % accounts[0].slots,
-								  &debit_delta,
-								  &accounts[1], MyProcPid % accounts[1].slots,
-								  &credit_delta,
-								  n == 1 ? DatumGetInt64(result[0]) : 0, &req);
+		ledger_apply_both(&accounts[0], MyProcPid % accounts[0].slots,
+						  &debit_delta,
+						  &accounts[1], MyProcPid % accounts[1].slots,
+						  &credit_delta,
+						  n == 1 ? DatumGetInt64(result[0]) : 0, NULL, &req);
 		ledger_after_change(&accounts[0]);
 		ledger_after_change(&accounts[1]);
 	}
