@@ -105,6 +105,25 @@ SELECT table_name, operation, before ->> 'blocked' AS was_blocked, after ->> 'bl
 FROM gifq.audit WHERE operation <> 'REVEAL' AND table_name = 'members' ORDER BY id;
 SELECT email IS NULL AS no_email, forgotten_at IS NOT NULL AS forgotten FROM gifq.members;
 SELECT count(*) AS problems FROM gifq_ledger_verify();
+-- an event recorded under 0.8.0 by this library (0.8.0's board rows, one
+-- per member and board), then the update to one row per member: the rows
+-- are made from the events, and pg_dump no longer lists the old table
+SELECT gifq_upsert_member('upgraded', 'new-member', NULL, NULL) IS NOT NULL AS new_member;
+SELECT points_awarded FROM gifq_record_event('upgraded', 'new-member', 'deal.closed', 'ev-3');
+SELECT count(*) AS board_rows_080 FROM gifq.member_points;
+SELECT count(*) AS board_problems FROM gifq.board_verify();
+ALTER EXTENSION gifq UPDATE TO '0.9.0';
+SELECT extversion FROM pg_extension WHERE extname = 'gifq';
+SELECT m.external_id, b.all_points FROM gifq.board_points b
+JOIN gifq.members m ON m.id = b.member_id ORDER BY 1;
+SELECT rank, member, points FROM gifq_leaderboard('upgraded');
+SELECT points_awarded FROM gifq_record_event('upgraded', 'new-member', 'deal.closed', 'ev-4');
+SELECT rank, member, points FROM gifq_leaderboard('upgraded', 'day');
+SELECT count(*) AS board_problems FROM gifq.board_verify();
+SELECT count(*) AS dumped_tables, count(c.oid) AS existing
+FROM pg_extension e, unnest(e.extconfig) x LEFT JOIN pg_class c ON c.oid = x
+WHERE e.extname = 'gifq';
+SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gifq') AND deptype = 'e';

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  * counters.c
  *	  Add to a count kept in a row found by its primary key, or insert the
- *	  row, without the executor.
+ *	  row, without the executor; or make such a row anew from its old one.
  *
  * The leaderboards keep counts as events are recorded: each member's
- * points per board (gifq.member_points) and how many members hold each
+ * points on their boards (gifq.board_points) and how many members hold each
  * points value (gifq.board_counts).  Every event changes about a dozen of
  * them.  As an upsert statement per event (first in PL/pgSQL, then through
  * SPI) this was four tenths of an event's CPU, nearly all of it starting
@@ -84,9 +84,10 @@ estate_free(EState *estate, ResultRelInfo *rri)
 /*
  * check_counter_layout
  *		The primary key's columns must be the table's first ones, in any
- *		order, and the last column the bigint count: the code addresses them
- *		by position.  Fills t->key_columns: the table column of each of the
- *		key's columns.
+ *		order, and no column dropped: the code addresses them by position.
+ *		Fills t->key_columns (the table column of each of the key's columns)
+ *		and t->one_count (the key and a bigint count, what counters_add
+ *		needs).
  */
 static void
 check_counter_layout(CounterTable *t)
@@ -96,10 +97,11 @@ check_counter_layout(CounterTable *t)
 	bool		seen[INDEX_MAX_KEYS] = {false};
 
 	t->nkeys = index->indnkeyatts;
-	if (desc->natts != t->nkeys + 1 ||
-		TupleDescAttr(desc, t->nkeys)->atttypid != INT8OID)
-		elog(ERROR, "table gifq.%s is not its primary key and a bigint count",
+	if (desc->natts <= t->nkeys)
+		elog(ERROR, "table gifq.%s has only its primary key",
 			 RelationGetRelationName(t->rel));
+	t->one_count = desc->natts == t->nkeys + 1 &&
+		TupleDescAttr(desc, t->nkeys)->atttypid == INT8OID;
 	for (int i = 0; i < t->nkeys; i++)
 	{
 		int			column = index->indkey.values[i] - 1;
@@ -217,16 +219,17 @@ find_counter(CounterTable *t, const Datum *key)
 	return found;
 }
 
-/* t->next: key and count */
+/* t->next: the key, and what merge makes of old */
 static void
-fill_next(CounterTable *t, const Datum *key, int64 count)
+fill_next(CounterTable *t, const Datum *key, const Datum *old,
+		  CounterMerge merge, void *arg)
 {
 	TupleTableSlot *next = t->next;
 
 	ExecClearTuple(next);
 	memcpy(next->tts_values, key, t->nkeys * sizeof(Datum));
-	next->tts_values[t->nkeys] = Int64GetDatum(count);
-	memset(next->tts_isnull, false, (t->nkeys + 1) * sizeof(bool));
+	memset(next->tts_isnull, false, next->tts_tupleDescriptor->natts * sizeof(bool));
+	merge(old, next->tts_values, arg);
 	ExecStoreVirtualTuple(next);
 }
 
@@ -259,19 +262,19 @@ insert_counter(CounterTable *t)
 }
 
 /*
- * counters_add
- *		Add delta to the count of key (t->nkeys datums, in the table's column
- *		order), or insert the row with count delta.  Returns the new count.
- *		Throws on overflow.
+ * counters_merge
+ *		Replace the newest committed row of key (t->nkeys datums, in the
+ *		table's column order) with what merge makes of it, or insert what
+ *		merge makes of nothing.  Returns whether there was a row; its values
+ *		are left in t->found, the new ones in t->next.
  */
-int64
-counters_add(CounterTable *t, const Datum *key, int64 delta)
+bool
+counters_merge(CounterTable *t, const Datum *key, CounterMerge merge, void *arg)
 {
 	if (t->scan == NULL)
 		refresh(t);
 	for (;;)
 	{
-		int64		count;
 		TM_FailureData tmfd;
 		LockTupleMode lockmode;
 		TM_Result	result;
@@ -280,19 +283,14 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 		CHECK_FOR_INTERRUPTS();
 		if (!find_counter(t, key))
 		{
-			fill_next(t, key, delta);
+			fill_next(t, key, NULL, merge, arg);
 			if (insert_counter(t))
-				return delta;
-			/* another transaction inserted it first: add to theirs */
+				return false;
+			/* another transaction inserted it first: merge with theirs */
 			refresh(t);
 			continue;
 		}
-		if (pg_add_s64_overflow(DatumGetInt64(t->found->tts_values[t->nkeys]),
-								delta, &count))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("bigint out of range")));
-		fill_next(t, key, count);
+		fill_next(t, key, t->found->tts_values, merge, arg);
 		result = table_tuple_update(t->rel, &t->found->tts_tid, t->next,
 									GetCurrentCommandId(true), t->snapshot,
 									InvalidSnapshot, true, &tmfd, &lockmode,
@@ -302,7 +300,7 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 			if (update_indexes)
 				ExecInsertIndexTuples(t->rri, t->next, t->estate, true, false,
 									  NULL, NIL);
-			return count;
+			return true;
 		}
 		/* another transaction replaced or removed it first, and has ended */
 		if (result != TM_Updated && result != TM_Deleted)
@@ -310,4 +308,43 @@ counters_add(CounterTable *t, const Datum *key, int64 delta)
 				 RelationGetRelationName(t->rel), (int) result);
 		refresh(t);
 	}
+}
+
+/* counters_add's merge: the count plus delta */
+typedef struct CountDelta
+{
+	int			column;
+	int64		delta;
+} CountDelta;
+
+static void
+add_count(const Datum *old, Datum *next, void *arg)
+{
+	CountDelta *d = (CountDelta *) arg;
+	int64		count = d->delta;
+
+	if (old != NULL &&
+		pg_add_s64_overflow(DatumGetInt64(old[d->column]), d->delta, &count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	next[d->column] = Int64GetDatum(count);
+}
+
+/*
+ * counters_add
+ *		Add delta to the count of key (t->nkeys datums, in the table's column
+ *		order), or insert the row with count delta.  Returns the new count.
+ *		Throws on overflow.
+ */
+int64
+counters_add(CounterTable *t, const Datum *key, int64 delta)
+{
+	CountDelta	d = {t->nkeys, delta};
+
+	if (!t->one_count)
+		elog(ERROR, "table gifq.%s is not its primary key and a bigint count",
+			 RelationGetRelationName(t->rel));
+	(void) counters_merge(t, key, add_count, &d);
+	return DatumGetInt64(t->next->tts_values[t->nkeys]);
 }

@@ -21,15 +21,17 @@
 
 /*
  * A table of counters: its primary key is its first nkeys columns, in any
- * order (fixed-width columns first make its comparisons cheaper), and its
- * last column is the bigint count.  Open for one run of additions (a
- * trigger's statement, a commit's flush).
+ * order (fixed-width columns first make its comparisons cheaper), and no
+ * column may be null.  counters_add needs one more column, the bigint
+ * count; counters_merge computes any others.  Open for one run of
+ * additions (a trigger's statement, a commit's flush).
  */
 typedef struct CounterTable
 {
 	Relation	rel;
 	Relation	pkey;
 	int			nkeys;
+	bool		one_count;		/* the key and one bigint count, nothing else */
 	int			key_columns[INDEX_MAX_KEYS];	/* table column of each key column */
 	ScanKeyData keys[INDEX_MAX_KEYS];	/* arguments filled per row */
 	EState	   *estate;
@@ -45,8 +47,17 @@ extern EState *estate_for_table(Relation rel, ResultRelInfo **rri,
 								bool speculative);
 extern void estate_free(EState *estate, ResultRelInfo *rri);
 
+/*
+ * What a row becomes: old is the newest committed row's values (NULL when
+ * there is none), next has the key filled and gets the other columns.
+ * Called again if another transaction changes the row first.
+ */
+typedef void (*CounterMerge) (const Datum *old, Datum *next, void *arg);
+
 extern bool counters_open(CounterTable *t, const char *name, bool missing_ok);
 extern int64 counters_add(CounterTable *t, const Datum *key, int64 delta);
+extern bool counters_merge(CounterTable *t, const Datum *key, CounterMerge merge,
+						   void *arg);
 extern void counters_close(CounterTable *t);
 
 #endif							/* GIFQ_COUNTERS_H */

@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(278);
+SELECT plan(286);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -1132,9 +1132,14 @@ SELECT is(pg_temp.all_boards('tap-lbr'), :'boards_before', 'prune: the boards ar
 SELECT is_empty($$SELECT program_id, period, period_no, level, bucket FROM gifq.board_counts
 	GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1 OR sum(members) = 0$$,
 	'prune: one count per bucket, none of 0');
-SELECT is_empty($$SELECT 1 FROM gifq.member_points mp JOIN gifq.programs p ON p.id = mp.program_id
-	WHERE mp.period <> 'all' AND mp.period_no < gifq.period_no(mp.period, now() AT TIME ZONE p.timezone) - 1$$,
-	'prune: no rows of periods before the previous one');
+SELECT is_empty($$SELECT 1 FROM gifq.board_counts c JOIN gifq.programs p ON p.id = c.program_id
+	WHERE c.period <> 'all' AND c.period_no < gifq.period_no(c.period, now() AT TIME ZONE p.timezone) - 1$$,
+	'prune: no counts of periods before the previous one');
+SELECT is((SELECT count(*) FROM gifq.board_points b JOIN gifq.programs p ON p.id = b.program_id
+		WHERE p.code = 'tap-lbr'),
+	(SELECT count(DISTINCT e.member_id) FROM gifq.events e JOIN gifq.programs p ON p.id = e.program_id
+		WHERE p.code = 'tap-lbr' AND e.points > 0),
+	'prune: every member with points keeps their one row');
 SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'prune: the counts agree with the events');
 -- rebuilding from the events gives the same boards
 SELECT ok(gifq.board_rebuild() > 0, 'rebuild: runs');
@@ -1213,14 +1218,15 @@ FROM unnest(ARRAY['day', 'month', 'all']) k;
 -- gifq.period_no, across daylight-saving changes (New York), before 2000
 -- (negative numbers) and around the Monday periods count from
 SELECT gifq_create_program('tap-tz', 'USD', 'PTS', 100, 'America/New_York') IS NOT NULL AS tz_program;
-SELECT gifq_upsert_member('tap-tz', 'z' || i, NULL, NULL) IS NOT NULL FROM generate_series(1, 2) i;
+-- (one event a member: a member's row keeps only their latest periods)
+SELECT gifq_upsert_member('tap-tz', 'z' || i, NULL, NULL) IS NOT NULL FROM generate_series(1, 11) i;
 SELECT gifq_set_rule('tap-tz', 'tz', 3);
 SELECT count(*) FROM unnest(ARRAY[
 		'1996-02-29 23:59:59.999999-05', '1999-12-31 23:59:59-05', '2000-01-02 23:59:59-05',
 		'2000-01-03 00:00:00-05', '2026-03-08 01:59:59-05', '2026-03-08 03:00:00-04',
 		'2026-11-01 01:30:00-04', '2026-11-01 01:30:00-05', '2026-11-01 23:59:59-05',
 		'2026-02-28 23:59:59-05', '2026-03-01 00:00:00-05']::timestamptz[]) WITH ORDINALITY t(at, k),
-	LATERAL gifq_record_event('tap-tz', 'z' || (1 + k % 2), 'tz', 'tz-' || k, at);
+	LATERAL gifq_record_event('tap-tz', 'z' || k, 'tz', 'tz-' || k, at);
 SELECT is_empty($$
 	WITH p AS (SELECT id, timezone FROM gifq.programs WHERE code = 'tap-tz'),
 	expected AS (
@@ -1236,6 +1242,58 @@ SELECT is_empty($$
 	SELECT * FROM expected e FULL JOIN kept k USING (member_id, period, period_no)
 	WHERE e.points IS DISTINCT FROM k.points$$,
 	'boards: the trigger''s days, weeks and months are gifq.period_no''s (DST, before 2000, Mondays)');
+
+-- a member's row keeps their latest day, week and month: a late event
+-- (of an earlier period) adds to all time and to the boards whose period
+-- it shares, and the row is the same whatever order the events came in
+SELECT gifq_create_program('tap-late', 'USD', 'PTS', 100, 'UTC') IS NOT NULL AS late_program;
+SELECT gifq_upsert_member('tap-late', m, NULL, NULL) IS NOT NULL
+FROM unnest(ARRAY['in-order', 'late']) m;
+SELECT gifq_set_rule('tap-late', 'x', 5);
+SELECT count(*) FROM (VALUES
+		('in-order', 1, now() - interval '40 days'), ('in-order', 2, now() - interval '1 day'),
+		('in-order', 3, now()), ('in-order', 4, now()),
+		('late', 1, now()), ('late', 2, now()),
+		('late', 3, now() - interval '1 day'), ('late', 4, now() - interval '40 days')) v(m, i, at),
+	LATERAL gifq_record_event('tap-late', v.m, 'x', v.m || '-' || v.i, v.at);
+SELECT results_eq($$SELECT m.external_id, b.all_points, b.day_points, b.month_points,
+		b.day_no = gifq.period_no('day', now() AT TIME ZONE 'UTC')
+	FROM gifq.board_points b JOIN gifq.members m ON m.id = b.member_id
+	JOIN gifq.programs p ON p.id = b.program_id WHERE p.code = 'tap-late'
+	ORDER BY 1$$,
+	$$VALUES ('in-order', 20::bigint, 10::bigint,
+		CASE WHEN date_trunc('month', now() AT TIME ZONE 'UTC')
+			= date_trunc('month', (now() - interval '1 day') AT TIME ZONE 'UTC')
+			THEN 15 ELSE 10 END::bigint, true),
+		('late', 20, 10, CASE WHEN date_trunc('month', now() AT TIME ZONE 'UTC')
+			= date_trunc('month', (now() - interval '1 day') AT TIME ZONE 'UTC')
+			THEN 15 ELSE 10 END, true)$$,
+	'late events: all time counts them, the day and month boards only their latest period''s, in any order');
+SELECT results_eq($$SELECT rank, member, points FROM gifq_leaderboard('tap-late', 'day')$$,
+	$$VALUES (1::bigint, 'in-order', 10::bigint), (1, 'late', 10)$$,
+	'late events: today''s board shows today''s points');
+SELECT results_eq($$SELECT rank, member, points FROM gifq_leaderboard('tap-late', 'all')$$,
+	$$VALUES (1::bigint, 'in-order', 20::bigint), (1, 'late', 20)$$,
+	'late events: all time shows every event''s');
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$, 'late events: the counts agree with the events');
+-- a member's first event of a new day moves their row to it: they leave
+-- the count of the day before, which the boards keep
+SELECT gifq_upsert_member('tap-late', 'mover', NULL, NULL) IS NOT NULL AS mover;
+CREATE FUNCTION pg_temp.yesterday_counted() RETURNS numeric LANGUAGE sql AS $$
+	SELECT coalesce(sum(c.members), 0) FROM (
+		SELECT c.program_id, c.period, c.period_no, c.level, c.members FROM gifq.board_counts c
+		UNION ALL
+		SELECT p.program_id, p.period, p.period_no, p.level, p.members FROM gifq.board_pending() p) c
+	JOIN gifq.programs p ON p.id = c.program_id
+	WHERE p.code = 'tap-late' AND c.period = 'day' AND c.level = 0
+		AND c.period_no = gifq.period_no('day', now() AT TIME ZONE 'UTC') - 1 $$;
+SELECT count(*) FROM gifq_record_event('tap-late', 'mover', 'x', 'mover-1', now() - interval '1 day');
+SELECT is(pg_temp.yesterday_counted(), 1::numeric, 'late events: the day before counts its member');
+SELECT count(*) FROM gifq_record_event('tap-late', 'mover', 'x', 'mover-2', now());
+SELECT is(pg_temp.yesterday_counted(), 0::numeric,
+	'late events: the day before counts nobody once its member moved on');
+SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
+	'late events: after the move the counts agree with the events');
 
 SELECT * FROM finish();
 ROLLBACK;
