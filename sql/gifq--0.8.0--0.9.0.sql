@@ -263,6 +263,38 @@ BEGIN
 	RETURN total;
 END $$;
 
+------------------------------------------------------------------------
+-- an event's settings are cached (issue 6, item 8; src/settings.c)
+------------------------------------------------------------------------
+
+-- Each backend caches what an event reads besides the member (the
+-- program, its issuance account and thresholds, the type's rule and
+-- challenges) as it caches a redemption's, and trusts its cache while the
+-- statement that locks the member sees the same gifq.settings_version.  So
+-- every change to those tables bumps the version too, in the changing
+-- transaction.  A challenge's completions counter is not a setting: taking
+-- a completion (an UPDATE of completions alone) must not bump the version,
+-- or every limited challenge's event would empty every backend's cache and
+-- queue on the version's row.
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['rules', 'thresholds', 'points_expiry'] LOOP
+		EXECUTE format('CREATE TRIGGER %I'
+			' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.%I'
+			' FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed()',
+			t || '_settings_changed', t);
+	END LOOP;
+END $$;
+CREATE TRIGGER challenges_settings_changed
+	AFTER INSERT OR DELETE OR TRUNCATE ON gifq.challenges
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
+CREATE TRIGGER challenges_settings_changed_update
+	AFTER UPDATE OF id, program_id, name, event_type, starts_at, ends_at, multiplier,
+		max_completions, per_member_limit ON gifq.challenges
+	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
+
 -- The rows of a database updated from 0.8.0 come from its events, as
 -- gifq.board_rebuild makes them (the old rows of past periods cannot say
 -- which period is a member's latest once board_prune deleted some).

@@ -68,7 +68,8 @@
 
 static SPIPlanPtr plan_program;
 static SPIPlanPtr plan_read;
-static SPIPlanPtr plan_rule;
+static SPIPlanPtr plan_key;
+static SPIPlanPtr plan_counts;
 static SPIPlanPtr plan_take;
 static SPIPlanPtr plan_insert;
 
@@ -77,7 +78,7 @@ typedef struct EventTarget
 {
 	int64		member_id;
 	int64		program_id;
-	char	   *timezone;
+	const EventSettings *settings;
 	char		points_code[GIFQ_CURRENCY_LEN];
 	LedgerAccount points_account;
 	LedgerAccount issuance_account;
@@ -210,36 +211,36 @@ events_check_call(const char *program, const EventCall *call)
 
 /*
  * The first statement: lock the member (their events are counted one
- * after another), read the program and both accounts of the transfer, and
- * draw an id for the event (wasted by a replay).
+ * after another), read their points account and the settings version
+ * (settings.c caches the rest), and draw an id for the event (wasted by a
+ * replay).
  */
 #define EVENT_READ \
 	"WITH m AS (" \
 	" SELECT m.id, m.program_id FROM gifq.members m" \
 	" JOIN gifq.programs p ON p.id = m.program_id" \
 	" WHERE p.code = $1 AND m.external_id = $2 FOR NO KEY UPDATE OF m)" \
-	" SELECT m.id, p.id, p.timezone, p.points_code," \
-	"  pg_catalog.nextval('gifq.events_id_seq')," \
-	"  " EVENT_THRESHOLD_COLUMNS "," \
-	"  pa.*, ia.*" \
-	" FROM m JOIN gifq.programs p ON p.id = m.program_id" \
+	" SELECT m.id, m.program_id, pg_catalog.nextval('gifq.events_id_seq')," \
+	"  " SETTINGS_VERSION_COLUMNS ", pa.*" \
+	" FROM m LEFT JOIN gifq.settings_version v ON true" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true" \
-	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
-	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
-	"  AND a.currency = p.points_code) ia ON true"
-#define EVENT_READ_ACCOUNTS 8
+	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true"
+#define EVENT_READ_ACCOUNT 7
 
 /*
  * read_target
- *		Run the first statement; QG101 or QG102 when it finds no member.
+ *		Run the first statement (QG101 or QG102 when it finds no member),
+ *		then take the program's settings for the event's type.
  */
 static void
-read_target(const char *program, const EventCall *call, EventTarget *t)
+read_target(const char *program, const EventCall *call, TimestampTz at,
+			EventTarget *t)
 {
 	static const Oid argtypes[] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
+	SettingsVersion seen;
+	const EventSettings *s;
 
 	values[0] = CStringGetTextDatum(program);
 	values[1] = call->member ? CStringGetTextDatum(call->member) : (Datum) 0;
@@ -258,20 +259,23 @@ read_target(const char *program, const EventCall *call, EventTarget *t)
 	}
 	t->member_id = DatumGetInt64(ledger_datum(1));
 	t->program_id = DatumGetInt64(ledger_datum(2));
+	t->new_id = DatumGetInt64(ledger_datum(3));
+	settings_version_read(4, &seen);
+	/* its currency is the program's points code, set below */
+	ledger_read_account(EVENT_READ_ACCOUNT, t->program_id, "", &t->points_account);
+	SPI_freetuptable(SPI_tuptable);
 	/* after the look-up, so that an unscoped caller pays nothing more */
 	scope_require_program(t->program_id, program);
-	t->timezone = TextDatumGetCString(ledger_datum(3));
-	currency_from_text(DatumGetTextPP(ledger_datum(4)), t->points_code);
-	t->new_id = DatumGetInt64(ledger_datum(5));
-	events_read_thresholds(ledger_datum(6), ledger_datum(7), &t->thresholds);
-	ledger_read_account(EVENT_READ_ACCOUNTS, t->program_id, t->points_code,
-						&t->points_account);
-	ledger_read_account(EVENT_READ_ACCOUNTS + LEDGER_ACCOUNT_NCOLUMNS,
-						t->program_id, t->points_code, &t->issuance_account);
-	SPI_freetuptable(SPI_tuptable);
 	if (t->points_account.id == 0)
 		elog(ERROR, "member \"%s\" of program \"%s\" has no points account",
 			 call->member, program);
+
+	s = event_settings(t->program_id, call->event_type, at, &seen);
+	t->settings = s;
+	memcpy(t->points_code, s->points_code, GIFQ_CURRENCY_LEN);
+	memcpy(t->points_account.currency, s->points_code, GIFQ_CURRENCY_LEN);
+	t->issuance_account = s->issuance_account;
+	t->thresholds = s->thresholds;
 	if (t->issuance_account.id == 0)
 		elog(ERROR, "program \"%s\" has no issuance account", program);
 }
@@ -344,39 +348,32 @@ replay(const EventCall *call, const EventTarget *t, EventResult *result)
 
 /*
  * The second statement, once the member is locked (so that its snapshot
- * sees their events committed before): the event that holds the key, the
- * rule of the event's type, the member's rewarded events of that type on
- * the day of occurred_at in the program's time zone when the rule has a
- * daily cap, and the challenges of the type running at occurred_at (as
- * arrays in id order: id, name, multiplier, limited, per-member limit and
- * the member's completions when there is one).
+ * sees their events committed before): the event that holds the key.
  */
-#define EVENT_KEY_AND_RULE \
+#define EVENT_KEY \
 	"SELECT e.id, e.member_id, e.event_type, e.occurred_at, e.occurred_given," \
-	" e.attributes, e.points, e.balance_after, e.details, r.points, r.daily_cap," \
-	" CASE WHEN e.id IS NULL AND r.daily_cap IS NOT NULL THEN" \
-	"  (SELECT pg_catalog.count(*) FROM gifq.events x" \
-	"   WHERE x.member_id = $2 AND x.event_type = $3" \
-	"   AND x.occurred_at >= pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4)))" \
-	"   AND x.occurred_at < pg_catalog.timezone($5, pg_catalog.date_trunc('day', pg_catalog.timezone($5, $4))" \
-	"    OPERATOR(pg_catalog.+) interval '1 day')" \
-	"   AND x.base_points > 0) END" \
-	" , ch.*" \
-	" FROM (SELECT) one" \
-	" LEFT JOIN gifq.events e ON e.program_id = $1 AND e.idempotency_key = $6" \
-	" LEFT JOIN gifq.rules r ON r.program_id = $1 AND r.event_type = $3" \
-	" CROSS JOIN LATERAL (SELECT pg_catalog.array_agg(c.id ORDER BY c.id)," \
-	"  pg_catalog.array_agg(c.name ORDER BY c.id)," \
-	"  pg_catalog.array_agg(c.multiplier ORDER BY c.id)," \
-	"  pg_catalog.array_agg(c.max_completions IS NOT NULL ORDER BY c.id)," \
-	"  pg_catalog.array_agg(c.per_member_limit ORDER BY c.id)," \
-	"  pg_catalog.array_agg(CASE WHEN c.per_member_limit IS NOT NULL THEN" \
-	"   (SELECT pg_catalog.count(*) FROM gifq.challenge_completions cc" \
-	"    WHERE cc.challenge_id = c.id AND cc.member_id = $2) END ORDER BY c.id)" \
-	"  FROM gifq.challenges c WHERE c.program_id = $1 AND c.event_type = $3" \
-	"  AND c.starts_at <= $4 AND c.ends_at > $4) ch"
+	" e.attributes, e.points, e.balance_after, e.details" \
+	" FROM gifq.events e WHERE e.program_id = $1 AND e.idempotency_key = $2"
 
-/* What the rule gives an event. */
+/*
+ * Then, only when the rule has a daily cap or a running challenge a
+ * per-member limit: the member's rewarded events of the type on the day of
+ * occurred_at in the program's time zone (when $5), and their completions
+ * of each challenge in $6, in its order.
+ */
+#define EVENT_COUNTS \
+	"SELECT CASE WHEN $5 THEN" \
+	"  (SELECT pg_catalog.count(*) FROM gifq.events x" \
+	"   WHERE x.member_id = $1 AND x.event_type = $2" \
+	"   AND x.occurred_at >= pg_catalog.timezone($4, pg_catalog.date_trunc('day', pg_catalog.timezone($4, $3)))" \
+	"   AND x.occurred_at < pg_catalog.timezone($4, pg_catalog.date_trunc('day', pg_catalog.timezone($4, $3))" \
+	"    OPERATOR(pg_catalog.+) interval '1 day')" \
+	"   AND x.base_points > 0) END," \
+	" ARRAY(SELECT (SELECT pg_catalog.count(*) FROM gifq.challenge_completions cc" \
+	"   WHERE cc.challenge_id = u.id AND cc.member_id = $1)" \
+	"  FROM pg_catalog.unnest($6::bigint[]) WITH ORDINALITY u(id, n) ORDER BY u.n)"
+
+/* What the rule and the challenges give an event. */
 typedef struct RuleResult
 {
 	bool		exists;
@@ -384,38 +381,25 @@ typedef struct RuleResult
 	bool		has_cap;
 	int32		daily_cap;
 	int64		rewarded;		/* the member's rewarded events that day */
-	Datum		challenges[6];	/* the arrays, or 0 for none running */
+	int			nrunning;
+	Challenge  *running;		/* running at occurred_at, in id order */
 } RuleResult;
 
 /*
- * read_key_and_rule
- *		Run the second statement: fill t's first event if the key is taken,
- *		and *rule.
+ * read_key
+ *		Run the second statement: fill t's first event if the key is taken.
  */
 static void
-read_key_and_rule(EventTarget *t, const EventCall *call, TimestampTz at,
-				  RuleResult *rule)
+read_key(EventTarget *t, const EventCall *call)
 {
-	static const Oid argtypes[] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
-	TEXTOID, TEXTOID};
-	Datum		values[6];
-	HeapTuple	tuple;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
+	static const Oid argtypes[] = {INT8OID, TEXTOID};
+	Datum		values[2];
 
 	values[0] = Int64GetDatum(t->program_id);
-	values[1] = Int64GetDatum(t->member_id);
-	values[2] = CStringGetTextDatum(call->event_type);
-	values[3] = TimestampTzGetDatum(at);
-	values[4] = CStringGetTextDatum(t->timezone);
-	values[5] = CStringGetTextDatum(call->key);
-	ledger_run(ledger_plan(&plan_rule, EVENT_KEY_AND_RULE, 6, argtypes),
+	values[1] = CStringGetTextDatum(call->key);
+	ledger_run(ledger_plan(&plan_key, EVENT_KEY, 2, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	(void) SPI_getbinval(tuple, desc, 1, &isnull);
-	t->found = !isnull;
+	t->found = SPI_processed == 1;
 	if (t->found)
 	{
 		t->first.event_id = DatumGetInt64(ledger_datum(1));
@@ -428,25 +412,77 @@ read_key_and_rule(EventTarget *t, const EventCall *call, TimestampTz at,
 		t->first.balance = DatumGetInt64(ledger_datum(8));
 		t->first.details = DatumGetJsonbPCopy(ledger_datum(9));
 	}
-	memset(rule, 0, sizeof(RuleResult));
-	d = SPI_getbinval(tuple, desc, 10, &isnull);
-	rule->exists = !isnull;
-	if (rule->exists)
-		rule->rule_points = DatumGetInt64(d);
-	d = SPI_getbinval(tuple, desc, 11, &isnull);
-	rule->has_cap = !isnull;
-	if (rule->has_cap)
-		rule->daily_cap = DatumGetInt32(d);
-	d = SPI_getbinval(tuple, desc, 12, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * read_counts
+ *		Run the counts' statement: the member's rewarded events of the day
+ *		and their completions of the running challenges with a per-member
+ *		limit.
+ */
+static void
+read_counts(const EventTarget *t, const EventCall *call, TimestampTz at,
+			RuleResult *rule)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
+	BOOLOID, INT8ARRAYOID};
+	Datum		values[6];
+	Datum	   *ids = palloc(Max(rule->nrunning, 1) * sizeof(Datum));
+	int			nids = 0;
+	Datum	   *counts;
+	bool	   *nulls;
+	int			ncounts;
+	bool		isnull;
+	Datum		d;
+
+	for (int i = 0; i < rule->nrunning; i++)
+		if (rule->running[i].per_member)
+			ids[nids++] = Int64GetDatum(rule->running[i].id);
+	if (!rule->has_cap && nids == 0)
+		return;
+	values[0] = Int64GetDatum(t->member_id);
+	values[1] = CStringGetTextDatum(call->event_type);
+	values[2] = TimestampTzGetDatum(at);
+	values[3] = CStringGetTextDatum(t->settings->timezone);
+	values[4] = BoolGetDatum(rule->has_cap);
+	values[5] = datum_array(ids, nids, INT8OID);
+	ledger_run(ledger_plan(&plan_counts, EVENT_COUNTS, 6, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		rule->rewarded = DatumGetInt64(d);
-	for (int k = 0; k < 6; k++)
-	{
-		d = SPI_getbinval(tuple, desc, 13 + k, &isnull);
-		rule->challenges[k] = isnull ? (Datum) 0 :
-			PointerGetDatum(DatumGetArrayTypePCopy(d));
-	}
+	deconstruct_array(DatumGetArrayTypeP(ledger_datum(2)), INT8OID, sizeof(int64),
+					  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &counts, &nulls, &ncounts);
+	if (ncounts != nids)
+		elog(ERROR, "%d completion counts for %d challenges", ncounts, nids);
+	for (int i = 0, k = 0; i < rule->nrunning; i++)
+		if (rule->running[i].per_member)
+			rule->running[i].member_completions = DatumGetInt64(counts[k++]);
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * read_rule
+ *		The rule and the challenges of the event's type running at
+ *		occurred_at, from the settings, with the member's counts.
+ */
+static void
+read_rule(const EventTarget *t, const EventCall *call, TimestampTz at,
+		  RuleResult *rule)
+{
+	const EventSettings *s = t->settings;
+
+	memset(rule, 0, sizeof(RuleResult));
+	rule->exists = s->rule_exists;
+	rule->rule_points = s->rule_points;
+	rule->has_cap = s->has_cap;
+	rule->daily_cap = s->daily_cap;
+	rule->running = palloc(Max(s->nchallenges, 1) * sizeof(Challenge));
+	for (int i = 0; i < s->nchallenges; i++)
+		if (s->challenges[i].starts_at <= at && s->challenges[i].ends_at > at)
+			rule->running[rule->nrunning++] = s->challenges[i];
+	read_counts(t, call, at, rule);
 }
 
 /*
@@ -476,55 +512,6 @@ rule_points(const RuleResult *rule, StringInfo out)
 	appendStringInfo(out, ", \"capped\": %s}",
 					 points == 0 && rule->rule_points > 0 ? "true" : "false");
 	return points;
-}
-
-/*
- * running_challenges
- *		The challenges of the event's type running at occurred_at, in id
- *		order, with the member's completions of those with a per-member
- *		limit, from the second statement's arrays.  Returns how many; the
- *		array is palloc'd.
- */
-static int
-running_challenges(const RuleResult *rule, Challenge **out)
-{
-	static const Oid types[6] = {INT8OID, TEXTOID, NUMERICOID, BOOLOID, INT4OID, INT8OID};
-	Datum	   *elems[6];
-	bool	   *nulls[6];
-	int			n = 0;
-	Challenge  *c;
-
-	if (rule->challenges[0] != (Datum) 0)
-		for (int k = 0; k < 6; k++)
-		{
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
-			int			count;
-
-			get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
-			deconstruct_array(DatumGetArrayTypeP(rule->challenges[k]), types[k], typlen,
-							  typbyval, typalign, &elems[k], &nulls[k], &count);
-			if (k > 0 && count != n)
-				elog(ERROR, "challenge arrays of different lengths");
-			n = count;
-		}
-	c = palloc0(Max(n, 1) * sizeof(Challenge));
-	for (int i = 0; i < n; i++)
-	{
-		c[i].id = DatumGetInt64(elems[0][i]);
-		c[i].name = TextDatumGetCString(elems[1][i]);
-		c[i].multiplier = DatumGetNumeric(elems[2][i]);
-		c[i].limited = DatumGetBool(elems[3][i]);
-		c[i].per_member = !nulls[4][i];
-		if (c[i].per_member)
-		{
-			c[i].per_member_limit = DatumGetInt32(elems[4][i]);
-			c[i].member_completions = DatumGetInt64(elems[5][i]);
-		}
-	}
-	*out = c;
-	return n;
 }
 
 /*
@@ -600,8 +587,8 @@ static int64
 apply_challenges(EventTarget *t, const RuleResult *rule, int64 base,
 				 StringInfo applied, StringInfo skipped)
 {
-	Challenge  *c;
-	int			n = running_challenges(rule, &c);
+	Challenge  *c = rule->running;
+	int			n = rule->nrunning;
 	int64		bonus = 0;
 
 	t->completed = palloc(Max(n, 1) * sizeof(Datum));
@@ -901,14 +888,15 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 	StringInfoData details;
 
 	memset(&t, 0, sizeof(t));
-	read_target(program, call, &t);
 	at = call->occurred_given ? call->occurred_at : GetCurrentTransactionStartTimestamp();
-	read_key_and_rule(&t, call, at, &rule);
+	read_target(program, call, at, &t);
+	read_key(&t, call);
 	if (t.found)
 	{
 		replay(call, &t, result);
 		return;
 	}
+	read_rule(&t, call, at, &rule);
 
 	initStringInfo(&rule_detail);
 	initStringInfo(&applied);

@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "gifq.h"
 #include "ledger.h"
 #include "money.h"
 #include "lib/stringinfo.h"
@@ -70,6 +71,31 @@ typedef struct EventThresholds
 	int64	   *points;
 	bool		expiring;
 } EventThresholds;
+
+/*
+ * What an event of one type reads besides the member (settings.c caches
+ * it): the program, its issuance account and thresholds, the type's rule
+ * and its challenges that end after horizon.  Pointers stay valid until
+ * the next call of event_settings().
+ */
+typedef struct EventSettings
+{
+	char	   *timezone;
+	char		points_code[GIFQ_CURRENCY_LEN];
+	LedgerAccount issuance_account;
+	EventThresholds thresholds;
+	bool		rule_exists;
+	int64		rule_points;
+	bool		has_cap;
+	int32		daily_cap;
+	TimestampTz horizon;
+	int			nchallenges;
+	Challenge  *challenges;		/* in id order, with starts_at and ends_at */
+} EventSettings;
+
+extern const EventSettings *event_settings(int64 program_id, const char *event_type,
+										   TimestampTz at,
+										   const SettingsVersion *seen);
 
 /* The two columns events_read_thresholds reads, of a program "p". */
 #define EVENT_THRESHOLD_COLUMNS \

@@ -137,6 +137,24 @@ extern bool gifq_tls_verify;
 extern char *gifq_tls_ca_file;
 
 /*
+ * What a statement saw of gifq.settings_version (settings.c): the version,
+ * the transaction that wrote it (a version number that an aborted
+ * transaction reached can be reached again by another, with other
+ * settings) and the table's OID (the extension may have been created
+ * again).  SETTINGS_VERSION_COLUMNS reads them, of a row "v".
+ */
+typedef struct SettingsVersion
+{
+	int64		version;
+	TransactionId xmin;
+	Oid			table;
+} SettingsVersion;
+
+#define SETTINGS_VERSION_COLUMNS "v.version, v.xmin, v.tableoid"
+
+extern void settings_version_read(int n, SettingsVersion *seen);
+
+/*
  * GIFQ_ERETURN reports a soft error where the server supports them
  * (PostgreSQL 16 and later, for pg_input_is_valid()), and a plain ERROR
  * before that.  "context" is fcinfo->context of an input function, or NULL

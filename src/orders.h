@@ -87,7 +87,7 @@ typedef struct RedeemSettings
 extern const RedeemSettings *redeem_settings(int64 program_id,
 											 const char *brand,
 											 const char *currency,
-											 int64 version, Oid version_table);
+											 const SettingsVersion *seen);
 extern bool redeem_settings_offer(const RedeemSettings *s, int64 units);
 
 extern void orders_place_holds(OrderHolds *holds);

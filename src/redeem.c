@@ -194,7 +194,7 @@ unknown_member_or_program(const Redemption *r)
  */
 #define MEMBER_READ \
 	" SELECT m.id, m.program_id, m.blocked, m.verified, m.country, m.email," \
-	"  v.version, v.tableoid, nextval('gifq.orders_id_seq'), pa.*" \
+	"  " SETTINGS_VERSION_COLUMNS ", nextval('gifq.orders_id_seq'), pa.*" \
 	" FROM m LEFT JOIN gifq.settings_version v ON true" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.member_id = m.id AND a.code = 'points') pa ON true"
@@ -205,10 +205,9 @@ unknown_member_or_program(const Redemption *r)
  *		redemption from settings.c.
  */
 static void
-use_settings(Redemption *r, int64 version, Oid version_table)
+use_settings(Redemption *r, const SettingsVersion *seen)
 {
-	r->s = redeem_settings(r->program_id, r->brand, r->amount.currency,
-						   version, version_table);
+	r->s = redeem_settings(r->program_id, r->brand, r->amount.currency, seen);
 	r->offered = r->s->brand_found && redeem_settings_offer(r->s, r->amount.units);
 	memcpy(r->points_account.currency, r->s->points_code, GIFQ_CURRENCY_LEN);
 }
@@ -232,8 +231,7 @@ lock_member(Redemption *r)
 	static const Oid argtypes[] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	SPIPlanPtr	plan;
-	int64		version;
-	Oid			version_table;
+	SettingsVersion seen;
 	static const char no_currency[GIFQ_CURRENCY_LEN];
 
 	values[0] = CStringGetTextDatum(r->program);
@@ -265,16 +263,15 @@ lock_member(Redemption *r)
 	r->verified = DatumGetBool(ledger_datum(4));
 	r->member_country = ledger_text(5);
 	r->member_email = ledger_text(6);
-	version = DatumGetInt64(ledger_datum(7));
-	version_table = DatumGetObjectId(ledger_datum(8));
-	r->order_id = DatumGetInt64(ledger_datum(9));
+	settings_version_read(7, &seen);
+	r->order_id = DatumGetInt64(ledger_datum(10));
 	/* its currency, the points code, comes with the settings */
-	ledger_read_account(10, r->program_id, no_currency, &r->points_account);
+	ledger_read_account(11, r->program_id, no_currency, &r->points_account);
 	if (r->points_account.id == 0)
 		elog(ERROR, "member \"%s\" of program \"%s\" has no points account",
 			 r->member, r->program);
 
-	use_settings(r, version, version_table);
+	use_settings(r, &seen);
 	if (r->s->issuance_account.id == 0)
 		elog(ERROR, "program \"%s\" has no issuance account", r->program);
 }

@@ -1,19 +1,24 @@
 /*-------------------------------------------------------------------------
  * settings.c
- *	  A backend's cache of what a redemption reads besides the member: the
- *	  program, its points rate and limits, the brand, and the program's
- *	  accounts in the card's currency.
+ *	  A backend's cache of what a redemption or an event reads besides the
+ *	  member.  A redemption: the program, its points rate and limits, the
+ *	  brand, and the program's accounts in the card's currency.  An event:
+ *	  the program, its issuance account and thresholds, and the event
+ *	  type's rule and challenges.
  *
  * These change rarely (an admin call, a catalog sync every few minutes)
- * while a platform redeems many times a second, and reading them every
- * time was a fifth of a redemption's work.  Every change to them bumps the
+ * while a platform redeems or records events many times a second, and
+ * reading them every time was a fifth of a redemption's work and a
+ * quarter of an event's.  Every change to them bumps the
  * one-row table gifq.settings_version in the changing transaction
  * (triggers, gifq--0.2.0--0.3.0.sql), and the statement that locks the
  * member reads that row too.  An entry here was read in a snapshot showing
  * some version; a later snapshot showing the same version of the same
- * table (the extension may have been dropped and created again) has seen
- * no committed change since, so the entry is exactly what that snapshot
- * holds.  On any other version the cache is emptied and the entry read
+ * table (the extension may have been dropped and created again), written
+ * by the same transaction, has seen no committed change since, so the
+ * entry is exactly what that snapshot holds.  (The version alone is not
+ * enough: a transaction that bumped it and read settings can abort, and
+ * another commit the same version number with other settings.)  On any other version the cache is emptied and the entry read
  * again, in one statement.
  *
  * Copyright (c) 2026, the gifq authors
@@ -24,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "events.h"
 #include "gifq.h"
 #include "ledger.h"
 #include "money.h"
@@ -34,12 +40,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 /*
- * Entries a backend keeps (one per program, brand and card currency, about
- * a kilobyte each); a full cache is emptied rather than pruned, so its
- * memory stays bounded.
+ * Entries a backend keeps of each kind (one per program, brand and card
+ * currency, or per program and event type, about a kilobyte each); a full
+ * cache is emptied rather than pruned, so its memory stays bounded.
  */
 #define SETTINGS_CACHE_SIZE 128
 
@@ -51,20 +59,35 @@ typedef struct SettingsEntry
 	RedeemSettings settings;
 } SettingsEntry;
 
+typedef struct EventEntry
+{
+	int64		program_id;
+	char	   *event_type;
+	EventSettings settings;
+} EventEntry;
+
+/*
+ * An event's challenges are cached if they end after this long before the
+ * entry was read; an event that occurred before that reads them anew.
+ */
+#define EVENT_CHALLENGE_HORIZON (31 * USECS_PER_DAY)
+
 static MemoryContext settings_cxt = NULL;
 static SettingsEntry cache[SETTINGS_CACHE_SIZE];
 static int	cache_used = 0;
-static int64 cache_version = 0;
-static Oid	cache_table = InvalidOid;
+static EventEntry event_cache[SETTINGS_CACHE_SIZE];
+static int	event_cache_used = 0;
+static SettingsVersion cache_seen;
 
 static SPIPlanPtr plan_settings;
+static SPIPlanPtr plan_event_settings;
 
 /*
  * What redeem_settings reads: program, rate, limits, brand and the three
  * system accounts, with the version it saw.
  */
 #define SETTINGS_READ \
-	"SELECT v.version, v.tableoid," \
+	"SELECT " SETTINGS_VERSION_COLUMNS "," \
 	"  p.currency, p.points_code, p.points_per_unit, r.points_per_unit, p.timezone," \
 	"  l.max_redemptions_per_day, l.max_value_per_day, l.max_single_value," \
 	"  l.verification_above, l.recipient_yearly_flag," \
@@ -130,50 +153,50 @@ limit_points(RedeemSettings *s, int n, int shown)
 static void
 read_limits(RedeemSettings *s)
 {
-	s->limits.has_count = !column_is_null(8);
+	s->limits.has_count = !column_is_null(9);
 	if (s->limits.has_count)
-		s->limits.max_count = DatumGetInt32(ledger_datum(8));
-	s->limits.max_day = limit_points(s, 9, 0);
-	s->limits.max_single = limit_points(s, 10, 1);
-	s->limits.verify_above = limit_points(s, 11, 2);
-	s->limits.yearly_flag = limit_points(s, 12, 3);
+		s->limits.max_count = DatumGetInt32(ledger_datum(9));
+	s->limits.max_day = limit_points(s, 10, 0);
+	s->limits.max_single = limit_points(s, 11, 1);
+	s->limits.verify_above = limit_points(s, 12, 2);
+	s->limits.yearly_flag = limit_points(s, 13, 3);
 }
 
 static void
 read_brand(RedeemSettings *s)
 {
-	s->brand_found = DatumGetBool(ledger_datum(13));
+	s->brand_found = DatumGetBool(ledger_datum(14));
 	if (!s->brand_found)
 		return;
-	s->brand_country = ledger_text(14);
-	currency_from_text(DatumGetTextPP(ledger_datum(15)), s->brand_currency);
-	s->discount_pct = cached_numeric(16);
-	s->in_stock = DatumGetBool(ledger_datum(17));
-	s->discontinued = DatumGetBool(ledger_datum(18));
-	if (!column_is_null(19))
+	s->brand_country = ledger_text(15);
+	currency_from_text(DatumGetTextPP(ledger_datum(16)), s->brand_currency);
+	s->discount_pct = cached_numeric(17);
+	s->in_stock = DatumGetBool(ledger_datum(18));
+	s->discontinued = DatumGetBool(ledger_datum(19));
+	if (!column_is_null(20))
 	{
 		Datum	   *elems;
 		bool	   *nulls;
 
-		deconstruct_array(DatumGetArrayTypeP(ledger_datum(19)), INT8OID,
+		deconstruct_array(DatumGetArrayTypeP(ledger_datum(20)), INT8OID,
 						  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 						  &elems, &nulls, &s->ndenominations);
 		s->denominations = palloc(Max(s->ndenominations, 1) * sizeof(int64));
 		for (int i = 0; i < s->ndenominations; i++)
 			s->denominations[i] = nulls[i] ? -1 : DatumGetInt64(elems[i]);
 	}
-	s->min_value = column_is_null(20) ? -1 : DatumGetInt64(ledger_datum(20));
-	s->max_value = column_is_null(21) ? -1 : DatumGetInt64(ledger_datum(21));
+	s->min_value = column_is_null(21) ? -1 : DatumGetInt64(ledger_datum(21));
+	s->max_value = column_is_null(22) ? -1 : DatumGetInt64(ledger_datum(22));
 }
 
 /*
  * read_settings
  *		Read the settings for (program_id, brand, currency) into *s, in the
- *		cache's memory; returns the version the read saw.
+ *		cache's memory; *seen is the version the read saw.
  */
-static int64
+static void
 read_settings(int64 program_id, const char *brand, const char *currency,
-			  RedeemSettings *s, Oid *table)
+			  RedeemSettings *s, SettingsVersion *seen)
 {
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -192,67 +215,106 @@ read_settings(int64 program_id, const char *brand, const char *currency,
 	old = MemoryContextSwitchTo(settings_cxt);
 	memset(s, 0, sizeof(RedeemSettings));
 	s->program_id = program_id;
-	currency_from_text(DatumGetTextPP(ledger_datum(3)), s->program_currency);
-	currency_from_text(DatumGetTextPP(ledger_datum(4)), s->points_code);
-	s->points_per_unit = cached_numeric(5);
-	s->rate = cached_numeric(6);
-	s->timezone = ledger_text(7);
+	currency_from_text(DatumGetTextPP(ledger_datum(4)), s->program_currency);
+	currency_from_text(DatumGetTextPP(ledger_datum(5)), s->points_code);
+	s->points_per_unit = cached_numeric(6);
+	s->rate = cached_numeric(7);
+	s->timezone = ledger_text(8);
 	read_limits(s);
 	read_brand(s);
-	ledger_read_account(22, program_id, s->points_code, &s->issuance_account);
-	ledger_read_account(22 + LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
+	ledger_read_account(23, program_id, s->points_code, &s->issuance_account);
+	ledger_read_account(23 + LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
 						&s->funding_account);
-	ledger_read_account(22 + 2 * LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
+	ledger_read_account(23 + 2 * LEDGER_ACCOUNT_NCOLUMNS, program_id, currency,
 						&s->payable_account);
 	MemoryContextSwitchTo(old);
-	*table = DatumGetObjectId(ledger_datum(2));
-	return DatumGetInt64(ledger_datum(1));
+	settings_version_read(1, seen);
+}
+
+/*
+ * settings_version_read
+ *		*seen from the SETTINGS_VERSION_COLUMNS starting at column n of the
+ *		first result row.
+ */
+void
+settings_version_read(int n, SettingsVersion *seen)
+{
+	seen->version = DatumGetInt64(ledger_datum(n));
+	seen->xmin = DatumGetTransactionId(ledger_datum(n + 1));
+	seen->table = DatumGetObjectId(ledger_datum(n + 2));
+}
+
+static bool
+same_version(const SettingsVersion *a, const SettingsVersion *b)
+{
+	return a->version == b->version && a->xmin == b->xmin && a->table == b->table;
 }
 
 /*
  * forget_entries
- *		Drop every entry and trust the cache at version from now on.  Their
+ *		Drop every entry and trust the cache at *seen from now on.  Their
  *		memory stays until empty_cache: a read just made may live there.
  */
 static void
-forget_entries(int64 version, Oid table)
+forget_entries(const SettingsVersion *seen)
 {
 	cache_used = 0;
-	cache_version = version;
-	cache_table = table;
+	event_cache_used = 0;
+	cache_seen = *seen;
 }
 
 static void
-empty_cache(int64 version, Oid table)
+empty_cache(const SettingsVersion *seen)
 {
 	if (settings_cxt == NULL)
 		settings_cxt = AllocSetContextCreate(TopMemoryContext,
-											 "gifq redemption settings",
+											 "gifq settings",
 											 ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(settings_cxt);
-	forget_entries(version, table);
+	forget_entries(seen);
+}
+
+/*
+ * check_version
+ *		Before a look-up at *seen: another version, or a full cache of the
+ *		kind looked up (used entries), starts afresh.
+ */
+static void
+check_version(const SettingsVersion *seen, int used)
+{
+	if (settings_cxt == NULL || !same_version(seen, &cache_seen) ||
+		used == SETTINGS_CACHE_SIZE)
+		empty_cache(seen);
+}
+
+/*
+ * check_read_version
+ *		After reading an entry: a change committed after the member was
+ *		locked (read committed) makes the read newer than the entries, which
+ *		go; the cache goes on at the read's version.
+ */
+static void
+check_read_version(const SettingsVersion *read)
+{
+	if (!same_version(read, &cache_seen))
+		forget_entries(read);
 }
 
 /*
  * redeem_settings
- *		The settings for (program_id, brand, currency) as of a snapshot in
- *		which gifq.settings_version (table OID version_table) holds version.
- *		Must be called inside SPI.
+ *		The settings for (program_id, brand, currency) as of a snapshot that
+ *		saw *seen of gifq.settings_version.  Must be called inside SPI.
  */
 const RedeemSettings *
 redeem_settings(int64 program_id, const char *brand, const char *currency,
-				int64 version, Oid version_table)
+				const SettingsVersion *seen)
 {
 	SettingsEntry *e;
 	RedeemSettings s;
-	int64		read_version;
-	Oid			read_table;
+	SettingsVersion read;
 
-	/* another version, or full: start afresh */
-	if (version != cache_version || version_table != cache_table ||
-		settings_cxt == NULL || cache_used == SETTINGS_CACHE_SIZE)
-		empty_cache(version, version_table);
+	check_version(seen, cache_used);
 	for (int i = 0; i < cache_used; i++)
 	{
 		e = &cache[i];
@@ -261,13 +323,8 @@ redeem_settings(int64 program_id, const char *brand, const char *currency,
 			return &e->settings;
 	}
 
-	read_version = read_settings(program_id, brand, currency, &s, &read_table);
-	/*
-	 * A change committed after the member was locked (read committed): the
-	 * read is newer than the entries, which go; the cache goes on at it.
-	 */
-	if (read_version != cache_version || read_table != cache_table)
-		forget_entries(read_version, read_table);
+	read_settings(program_id, brand, currency, &s, &read);
+	check_read_version(&read);
 	e = &cache[cache_used++];
 	e->program_id = program_id;
 	e->brand = MemoryContextStrdup(settings_cxt, brand);
@@ -292,4 +349,170 @@ redeem_settings_offer(const RedeemSettings *s, int64 units)
 		return false;
 	}
 	return s->min_value >= 0 && units >= s->min_value && units <= s->max_value;
+}
+
+/* ----------------------------------------------------------------------
+ * An event's settings
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * What event_settings reads: the program, its thresholds, the type's rule
+ * and its challenges that end after $3 (as arrays in id order: id, name,
+ * multiplier, limited, per-member limit, start and end), and the issuance
+ * account, with the version it saw.
+ */
+#define EVENT_SETTINGS_READ \
+	"SELECT " SETTINGS_VERSION_COLUMNS ", p.timezone, p.points_code," \
+	"  " EVENT_THRESHOLD_COLUMNS ", r.points, r.daily_cap, ch.*, ia.*" \
+	" FROM gifq.programs p CROSS JOIN gifq.settings_version v" \
+	" LEFT JOIN gifq.rules r ON r.program_id = p.id AND r.event_type = $2" \
+	" CROSS JOIN LATERAL (SELECT pg_catalog.array_agg(c.id ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.name ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.multiplier ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.max_completions IS NOT NULL ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.per_member_limit ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.starts_at ORDER BY c.id)," \
+	"  pg_catalog.array_agg(c.ends_at ORDER BY c.id)" \
+	"  FROM gifq.challenges c WHERE c.program_id = p.id AND c.event_type = $2" \
+	"  AND c.ends_at > $3) ch" \
+	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
+	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
+	"  AND a.currency = p.points_code) ia ON true" \
+	" WHERE p.id = $1"
+#define EVENT_SETTINGS_CHALLENGES 10
+#define EVENT_SETTINGS_ISSUANCE 17
+
+/*
+ * read_challenges
+ *		The challenge arrays of EVENT_SETTINGS_READ's row (NULL when the
+ *		type has none) into s.
+ */
+static void
+read_challenges(EventSettings *s)
+{
+	static const Oid types[7] = {INT8OID, TEXTOID, NUMERICOID, BOOLOID, INT4OID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum	   *elems[7];
+	bool	   *nulls[7];
+
+	s->nchallenges = 0;
+	if (column_is_null(EVENT_SETTINGS_CHALLENGES))
+		return;
+	for (int k = 0; k < 7; k++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			count;
+
+		get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
+		deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_CHALLENGES + k)),
+						  types[k], typlen, typbyval, typalign, &elems[k], &nulls[k],
+						  &count);
+		if (k > 0 && count != s->nchallenges)
+			elog(ERROR, "challenge arrays of different lengths");
+		s->nchallenges = count;
+	}
+	s->challenges = palloc0(s->nchallenges * sizeof(Challenge));
+	for (int i = 0; i < s->nchallenges; i++)
+	{
+		Challenge  *c = &s->challenges[i];
+
+		c->id = DatumGetInt64(elems[0][i]);
+		c->name = TextDatumGetCString(elems[1][i]);
+		c->multiplier = DatumGetNumeric(datumCopy(elems[2][i], false, -1));
+		c->limited = DatumGetBool(elems[3][i]);
+		c->per_member = !nulls[4][i];
+		if (c->per_member)
+			c->per_member_limit = DatumGetInt32(elems[4][i]);
+		c->starts_at = DatumGetTimestampTz(elems[5][i]);
+		c->ends_at = DatumGetTimestampTz(elems[6][i]);
+	}
+}
+
+/*
+ * read_event_settings
+ *		Read the settings of (program_id, event_type), with the challenges
+ *		that end after horizon, into *s in the current memory context (SPI
+ *		leaves us in its own); *seen is the version the read saw.
+ */
+static void
+read_event_settings(int64 program_id, const char *event_type, TimestampTz horizon,
+					EventSettings *s, SettingsVersion *seen, MemoryContext cxt)
+{
+	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	MemoryContext old;
+
+	values[0] = Int64GetDatum(program_id);
+	values[1] = CStringGetTextDatum(event_type);
+	values[2] = TimestampTzGetDatum(horizon);
+	ledger_run(ledger_plan(&plan_event_settings, EVENT_SETTINGS_READ, 3, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "program %lld has no settings", (long long) program_id);
+
+	old = MemoryContextSwitchTo(cxt);
+	memset(s, 0, sizeof(EventSettings));
+	s->timezone = ledger_text(4);
+	currency_from_text(DatumGetTextPP(ledger_datum(5)), s->points_code);
+	events_read_thresholds(ledger_datum(6), ledger_datum(7), &s->thresholds);
+	s->rule_exists = !column_is_null(8);
+	if (s->rule_exists)
+		s->rule_points = DatumGetInt64(ledger_datum(8));
+	s->has_cap = !column_is_null(9);
+	if (s->has_cap)
+		s->daily_cap = DatumGetInt32(ledger_datum(9));
+	s->horizon = horizon;
+	read_challenges(s);
+	ledger_read_account(EVENT_SETTINGS_ISSUANCE, program_id, s->points_code,
+						&s->issuance_account);
+	MemoryContextSwitchTo(old);
+	settings_version_read(1, seen);
+}
+
+/*
+ * event_settings
+ *		The settings of an event of (program_id, event_type) that occurred
+ *		at, as of a snapshot that saw *seen of gifq.settings_version.  An
+ *		event older than the cached challenges reads them anew, in the
+ *		current memory context.  Must be called inside SPI.
+ */
+const EventSettings *
+event_settings(int64 program_id, const char *event_type, TimestampTz at,
+			   const SettingsVersion *seen)
+{
+	EventEntry *e = NULL;
+	EventSettings s;
+	SettingsVersion read;
+
+	check_version(seen, event_cache_used);
+	for (int i = 0; i < event_cache_used && e == NULL; i++)
+		if (event_cache[i].program_id == program_id &&
+			strcmp(event_cache[i].event_type, event_type) == 0)
+			e = &event_cache[i];
+	if (e == NULL)
+	{
+		TimestampTz horizon = GetCurrentTransactionStartTimestamp() -
+			EVENT_CHALLENGE_HORIZON;
+
+		read_event_settings(program_id, event_type, horizon, &s, &read, settings_cxt);
+		check_read_version(&read);
+		e = &event_cache[event_cache_used++];
+		e->program_id = program_id;
+		e->event_type = MemoryContextStrdup(settings_cxt, event_type);
+		e->settings = s;
+	}
+	if (at >= e->settings.horizon)
+		return &e->settings;
+
+	/* a late event: the challenges that ran when it occurred, not cached */
+	{
+		EventSettings *late = palloc(sizeof(EventSettings));
+
+		read_event_settings(program_id, event_type, at, late, &read,
+							CurrentMemoryContext);
+		return late;
+	}
 }
