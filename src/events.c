@@ -4,14 +4,16 @@
  *	  points by the program's rules and running challenges.
  *
  * One event, in its caller's transaction: check the call; lock the member
- * and read the program, both accounts of the transfer and the program's
- * thresholds in one statement; then the event holding the key with the
- * rule and the member's rewarded events of the day; the running
- * challenges; post the points with ledger_transfer_set and insert the
- * event (its streak trigger and any statement trigger fire as for any
- * INSERT).  Every statement is a plan prepared once per backend; rules and
- * challenges are read by each call, so a change another session commits
- * is seen by the next event.  A batch (gifq_record_events) is parsed and
+ * and read their points account and gifq.settings_version in one
+ * statement; take the program, its issuance account and thresholds and the
+ * type's rule and challenges from settings.c's cache (read again only
+ * after a change to them commits); look up the event holding the key; count
+ * the member's rewarded events of the day, and their completions of
+ * challenges, only when the rule has a daily cap or a running challenge a
+ * per-member limit; post the points
+ * with ledger_transfer_set and insert the event (its streak trigger and any
+ * statement trigger fire as for any INSERT).  Every statement is a plan
+ * prepared once per backend.  A batch (gifq_record_events) is parsed and
  * checked here and worked out set-wise in events_batch.c.
  *
  * Idempotency without a subtransaction.  The member's row is locked by
