@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(286);
+SELECT plan(287);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -1294,6 +1294,28 @@ SELECT is(pg_temp.yesterday_counted(), 0::numeric,
 	'late events: the day before counts nobody once its member moved on');
 SELECT is_empty($$SELECT * FROM gifq.board_verify()$$,
 	'late events: after the move the counts agree with the events');
+
+-- challenges come from the backend's settings cache, which keeps those
+-- ending after 31 days before it was filled: an event that occurred
+-- earlier reads its challenges anew, and gets the bonus of one that ran
+-- then as a current event gets a running one's
+SELECT gifq_create_program('tap-old', 'USD', 'PTS', 100, 'UTC') IS NOT NULL AS old_program;
+SELECT gifq_upsert_member('tap-old', 'o1', NULL, NULL) IS NOT NULL AS o1;
+SELECT gifq_set_rule('tap-old', 'x', 10);
+SELECT gifq_create_challenge('tap-old', 'long-ago', 'x', now() - interval '60 days',
+	now() - interval '35 days', 3) IS NOT NULL AS long_ago;
+SELECT gifq_create_challenge('tap-old', 'last-week', 'x', now() - interval '14 days',
+	now() - interval '7 days', 2) IS NOT NULL AS last_week;
+SELECT gifq_create_challenge('tap-old', 'running', 'x', now() - interval '1 day',
+	now() + interval '1 day', 4) IS NOT NULL AS running;
+SELECT results_eq($$SELECT v.k, e.points_awarded FROM (VALUES
+		('now', now()), ('40 days ago', now() - interval '40 days'),
+		('10 days ago', now() - interval '10 days'), ('now again', now()),
+		('90 days ago', now() - interval '90 days')) v(k, at),
+	LATERAL gifq_record_event('tap-old', 'o1', 'x', 'old-' || v.k, v.at) e$$,
+	$$VALUES ('now', 40::bigint), ('40 days ago', 30), ('10 days ago', 20), ('now again', 40),
+		('90 days ago', 10)$$,
+	'challenges: a current event gets the running challenge, late ones those that ran when they occurred, cached or not');
 
 SELECT * FROM finish();
 ROLLBACK;
