@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relscan.h"
 #include "access/skey.h"
 #include "executor/executor.h"
 #include "utils/relcache.h"
@@ -41,6 +42,8 @@ typedef struct CounterTable
 	TupleTableSlot *next;
 	Snapshot	snapshot;		/* the newest one taken, registered */
 	IndexScanDesc scan;			/* of the primary key with it */
+	IndexFetchTableData *fetch; /* rows at a remembered place (counters.c) */
+	BlockNumber nblocks;		/* the table's size when opened */
 } CounterTable;
 
 extern EState *estate_for_table(Relation rel, ResultRelInfo **rri,
