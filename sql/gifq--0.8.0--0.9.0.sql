@@ -268,8 +268,8 @@ END $$;
 ------------------------------------------------------------------------
 
 -- Each backend caches what an event reads besides the member (the
--- program, its issuance account and thresholds, the type's rule and
--- challenges) as it caches a redemption's, and trusts its cache while the
+-- program, its issuance account and thresholds, the type's rule,
+-- challenges and streak types) as it caches a redemption's, and trusts its cache while the
 -- statement that locks the member sees the same gifq.settings_version.  So
 -- every change to those tables bumps the version too, in the changing
 -- transaction.  A challenge's completions counter is not a setting: taking
@@ -280,7 +280,7 @@ DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['rules', 'thresholds', 'points_expiry'] LOOP
+	FOREACH t IN ARRAY ARRAY['rules', 'thresholds', 'points_expiry', 'streak_types'] LOOP
 		EXECUTE format('CREATE TRIGGER %I'
 			' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gifq.%I'
 			' FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed()',

@@ -30,6 +30,7 @@
 #include "counters.h"
 #include "gifq.h"
 #include "leaderboard.h"
+#include "periods.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -47,44 +48,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-static const char periods[] = {BOARD_ALL, BOARD_DAY, BOARD_MONTH, BOARD_WEEK};
+static const char periods[] = {PERIOD_ALL, PERIOD_DAY, PERIOD_MONTH, PERIOD_WEEK};
 #define NPERIODS ((int) lengthof(periods))
-
-/* the day gifq.period_no counts from: Monday 3 January 2000 */
-#define PERIOD_EPOCH_DAY 2
-
-/*
- * period_number
- *		gifq.period_no(period, local) in C: the day, the week (Monday to
- *		Sunday) or the month of a local time, counted from the epoch day.
- */
-static int32
-period_number(char period, Timestamp local)
-{
-	int64		day;
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_NOT_FINITE(local))
-		elog(ERROR, "an event's time must be finite");
-	day = local / USECS_PER_DAY;
-	if (local % USECS_PER_DAY < 0)
-		day--;
-	day -= PERIOD_EPOCH_DAY;
-	switch (period)
-	{
-		case BOARD_ALL:
-			return 0;
-		case BOARD_DAY:
-			return (int32) day;
-		case BOARD_WEEK:
-			return (int32) (day >= 0 ? day / 7 : -((-day + 6) / 7));
-		default:
-			if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
-				elog(ERROR, "timestamp out of range");
-			return (tm.tm_year - 2000) * 12 + tm.tm_mon - 1;
-	}
-}
 
 /*
  * program_timezone
@@ -190,8 +155,7 @@ read_events(TriggerData *trigdata, EventPoints **out)
 			tz = program_timezone(program_id);
 			tz_program = program_id;
 		}
-		local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
-													  PointerGetDatum(tz), at));
+		local = period_local_time(tz, DatumGetTimestampTz(at));
 		ev[n].program_id = program_id;
 		ev[n].member_id = DatumGetInt64(slot_getattr(slot, att_member, &isnull));
 		for (int k = 0; k < NPERIODS; k++)
@@ -379,7 +343,7 @@ note_board(int64 program_id, char period, int32 old_no, int64 old_points,
 static void
 note_member(const MemberEarned *m, const Datum *old, const Datum *next)
 {
-	note_board(m->program_id, BOARD_ALL, 0,
+	note_board(m->program_id, PERIOD_ALL, 0,
 			   old ? DatumGetInt64(old[COL_ALL]) : 0,
 			   0, DatumGetInt64(next[COL_ALL]));
 	for (int d = 0; d < (int) lengthof(dated); d++)
@@ -527,7 +491,7 @@ gifq_events_points(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		key[0] = Int64GetDatum(earned[i].program_id);
-		key[1] = CStringGetTextDatum(board_period_name(earned[i].period));
+		key[1] = CStringGetTextDatum(period_name(earned[i].period));
 		key[2] = Int32GetDatum(earned[i].period_no);
 		key[3] = Int64GetDatum(earned[i].member_id);
 		points = counters_add(&t, key, earned[i].points);

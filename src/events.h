@@ -72,10 +72,19 @@ typedef struct EventThresholds
 	bool		expiring;
 } EventThresholds;
 
+/* A streak type that counts events of a type. */
+typedef struct StreakRule
+{
+	char	   *streak_type;
+	char		period;			/* a PERIOD_ code (periods.h) */
+	int32		grace;
+} StreakRule;
+
 /*
  * What an event of one type reads besides the member (settings.c caches
- * it): the program, its issuance account and thresholds, the type's rule
- * and its challenges that end after horizon.  Pointers stay valid until
+ * it): the program, its issuance account and thresholds, the type's rule,
+ * its challenges that end after horizon and the streak types it counts
+ * for (in name order).  Pointers stay valid until
  * the next call of event_settings().
  */
 typedef struct EventSettings
@@ -91,6 +100,8 @@ typedef struct EventSettings
 	TimestampTz horizon;
 	int			nchallenges;
 	Challenge  *challenges;		/* in id order, with starts_at and ends_at */
+	int			nstreaks;
+	StreakRule *streaks;
 } EventSettings;
 
 extern const EventSettings *event_settings(int64 program_id, const char *event_type,

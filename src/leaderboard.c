@@ -87,48 +87,6 @@ static int	maxmoves = 0;
 static bool callbacks_registered = false;
 
 /*
- * period_code
- *		A board's period as one character; throws on anything else (the
- *		table's CHECK allows no other).
- */
-static char
-period_code(text *period)
-{
-	char	   *s = text_to_cstring(period);
-
-	if (strcmp(s, "all") == 0)
-		return BOARD_ALL;
-	if (strcmp(s, "day") == 0)
-		return BOARD_DAY;
-	if (strcmp(s, "week") == 0)
-		return BOARD_WEEK;
-	if (strcmp(s, "month") == 0)
-		return BOARD_MONTH;
-	elog(ERROR, "unknown leaderboard period \"%s\"", s);
-	return 0;					/* keep the compiler quiet */
-}
-
-/*
- * board_period_name
- *		The name of a period code.
- */
-const char *
-board_period_name(char code)
-{
-	switch (code)
-	{
-		case BOARD_ALL:
-			return "all";
-		case BOARD_DAY:
-			return "day";
-		case BOARD_WEEK:
-			return "week";
-		default:
-			return "month";
-	}
-}
-
-/*
  * move_cmp
  *		qsort order of moves: subtransaction, then count (program, period,
  *		period number, level, bucket).
@@ -223,7 +181,7 @@ flush(void)
 
 		CHECK_FOR_INTERRUPTS();
 		key[0] = Int64GetDatum(moves[i].program_id);
-		key[1] = CStringGetTextDatum(board_period_name(moves[i].period));
+		key[1] = CStringGetTextDatum(period_name(moves[i].period));
 		key[2] = Int32GetDatum(moves[i].period_no);
 		key[3] = Int16GetDatum(moves[i].level);
 		key[4] = Int64GetDatum(moves[i].bucket);
@@ -360,7 +318,7 @@ PG_FUNCTION_INFO_V1(gifq_board_note);
 Datum
 gifq_board_note(PG_FUNCTION_ARGS)
 {
-	board_note_move(PG_GETARG_INT64(0), period_code(PG_GETARG_TEXT_PP(1)),
+	board_note_move(PG_GETARG_INT64(0), period_code(text_to_cstring(PG_GETARG_TEXT_PP(1))),
 					PG_GETARG_INT32(2), PG_GETARG_INT64(3), PG_GETARG_INT64(4));
 	PG_RETURN_VOID();
 }
@@ -399,7 +357,7 @@ gifq_board_pending(PG_FUNCTION_ARGS)
 		if (sum != 0)
 		{
 			values[0] = Int64GetDatum(sorted[i].program_id);
-			values[1] = CStringGetTextDatum(board_period_name(sorted[i].period));
+			values[1] = CStringGetTextDatum(period_name(sorted[i].period));
 			values[2] = Int32GetDatum(sorted[i].period_no);
 			values[3] = Int16GetDatum(sorted[i].level);
 			values[4] = Int64GetDatum(sorted[i].bucket);

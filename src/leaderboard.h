@@ -14,14 +14,10 @@
 
 #include "postgres.h"
 
-/* a board's period as one character, in the order of their names */
-#define BOARD_ALL 'a'
-#define BOARD_DAY 'd'
-#define BOARD_MONTH 'm'
-#define BOARD_WEEK 'w'
+#include "periods.h"
 
+/* period: a PERIOD_ code (periods.h) */
 extern void board_note_move(int64 program_id, char period, int32 period_no,
 							int64 points, int64 members);
-extern const char *board_period_name(char period);
 
 #endif							/* GIFQ_LEADERBOARD_H */

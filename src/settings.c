@@ -34,6 +34,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "orders.h"
+#include "periods.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -357,14 +358,15 @@ redeem_settings_offer(const RedeemSettings *s, int64 units)
  */
 
 /*
- * What event_settings reads: the program, its thresholds, the type's rule
- * and its challenges that end after $3 (as arrays in id order: id, name,
- * multiplier, limited, per-member limit, start and end), and the issuance
+ * What event_settings reads: the program, its thresholds, the type's rule,
+ * its challenges that end after $3 (as arrays in id order: id, name,
+ * multiplier, limited, per-member limit, start and end), the streak types
+ * counting it (arrays in name order: name, period, grace) and the issuance
  * account, with the version it saw.
  */
 #define EVENT_SETTINGS_READ \
 	"SELECT " SETTINGS_VERSION_COLUMNS ", p.timezone, p.points_code," \
-	"  " EVENT_THRESHOLD_COLUMNS ", r.points, r.daily_cap, ch.*, ia.*" \
+	"  " EVENT_THRESHOLD_COLUMNS ", r.points, r.daily_cap, ch.*, st.*, ia.*" \
 	" FROM gifq.programs p CROSS JOIN gifq.settings_version v" \
 	" LEFT JOIN gifq.rules r ON r.program_id = p.id AND r.event_type = $2" \
 	" CROSS JOIN LATERAL (SELECT pg_catalog.array_agg(c.id ORDER BY c.id)," \
@@ -376,12 +378,18 @@ redeem_settings_offer(const RedeemSettings *s, int64 units)
 	"  pg_catalog.array_agg(c.ends_at ORDER BY c.id)" \
 	"  FROM gifq.challenges c WHERE c.program_id = p.id AND c.event_type = $2" \
 	"  AND c.ends_at > $3) ch" \
+	" CROSS JOIN LATERAL (SELECT" \
+	"  pg_catalog.array_agg(s.streak_type ORDER BY s.streak_type)," \
+	"  pg_catalog.array_agg(s.period ORDER BY s.streak_type)," \
+	"  pg_catalog.array_agg(s.grace_periods ORDER BY s.streak_type)" \
+	"  FROM gifq.streak_types s WHERE s.program_id = p.id AND s.event_type = $2) st" \
 	" LEFT JOIN LATERAL (SELECT " LEDGER_ACCOUNT_COLUMNS " FROM gifq.accounts a" \
 	"  WHERE a.program_id = p.id AND a.member_id IS NULL AND a.code = 'issuance'" \
 	"  AND a.currency = p.points_code) ia ON true" \
 	" WHERE p.id = $1"
 #define EVENT_SETTINGS_CHALLENGES 10
-#define EVENT_SETTINGS_ISSUANCE 17
+#define EVENT_SETTINGS_STREAKS 17
+#define EVENT_SETTINGS_ISSUANCE 20
 
 /*
  * read_challenges
@@ -432,6 +440,42 @@ read_challenges(EventSettings *s)
 }
 
 /*
+ * read_streaks
+ *		The streak type arrays of EVENT_SETTINGS_READ's row (NULL when no
+ *		streak counts the type) into s.
+ */
+static void
+read_streaks(EventSettings *s)
+{
+	Datum	   *names;
+	Datum	   *periods;
+	Datum	   *graces;
+	bool	   *nulls;
+	int			n;
+
+	s->nstreaks = 0;
+	if (column_is_null(EVENT_SETTINGS_STREAKS))
+		return;
+	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS)), TEXTOID,
+					  -1, false, TYPALIGN_INT, &names, &nulls, &s->nstreaks);
+	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS + 1)), TEXTOID,
+					  -1, false, TYPALIGN_INT, &periods, &nulls, &n);
+	if (n != s->nstreaks)
+		elog(ERROR, "streak arrays of different lengths");
+	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS + 2)), INT4OID,
+					  sizeof(int32), true, TYPALIGN_INT, &graces, &nulls, &n);
+	if (n != s->nstreaks)
+		elog(ERROR, "streak arrays of different lengths");
+	s->streaks = palloc(s->nstreaks * sizeof(StreakRule));
+	for (int i = 0; i < s->nstreaks; i++)
+	{
+		s->streaks[i].streak_type = TextDatumGetCString(names[i]);
+		s->streaks[i].period = period_code(TextDatumGetCString(periods[i]));
+		s->streaks[i].grace = DatumGetInt32(graces[i]);
+	}
+}
+
+/*
  * read_event_settings
  *		Read the settings of (program_id, event_type), with the challenges
  *		that end after horizon, into *s in the current memory context (SPI
@@ -466,6 +510,7 @@ read_event_settings(int64 program_id, const char *event_type, TimestampTz horizo
 		s->daily_cap = DatumGetInt32(ledger_datum(9));
 	s->horizon = horizon;
 	read_challenges(s);
+	read_streaks(s);
 	ledger_read_account(EVENT_SETTINGS_ISSUANCE, program_id, s->points_code,
 						&s->issuance_account);
 	MemoryContextSwitchTo(old);

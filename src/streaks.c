@@ -33,6 +33,7 @@
 #include "arrays.h"
 #include "gifq.h"
 #include "ledger.h"
+#include "periods.h"
 #include "streaks.h"
 
 #include "access/htup_details.h"
@@ -57,6 +58,9 @@ static SPIPlanPtr plan_batch_write;
 /* set by streaks_defer(): the trigger leaves the rows to the batch */
 static bool deferred = false;
 
+/* set by streaks_set_known(): the event being recorded, if the caller knows it */
+static const StreakKnown *known = NULL;
+
 /* A streak type that counts the event, with the event's period in it. */
 typedef struct StreakHit
 {
@@ -77,8 +81,11 @@ typedef struct StreakEvent
 /*
  * streak_hits
  *		The streak types of the program that count events of this type, and
- *		the number of the event's period in each.  Copied out of SPI's
- *		result, which the next statement replaces.
+ *		the number of the event's period in each, in name order: from what
+ *		the caller knows of the event when it is the one it records, read
+ *		otherwise.  Copied out of SPI's result, which the next statement
+ *		replaces, and out of the caller's, which a milestone's own event
+ *		may replace.
  */
 static int
 streak_hits(const StreakEvent *ev, StreakHit **hits)
@@ -87,6 +94,22 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 	Datum		values[3];
 	int			n;
 
+	if (known != NULL && known->program_id == ev->program_id &&
+		strcmp(known->event_type, TextDatumGetCString(ev->event_type)) == 0)
+	{
+		Timestamp	local = known->n > 0 ?
+			period_local_time(known->timezone, ev->occurred_at) : 0;
+
+		*hits = palloc(Max(known->n, 1) * sizeof(StreakHit));
+		for (int i = 0; i < known->n; i++)
+		{
+			(*hits)[i].streak_type = pstrdup(known->rules[i].streak_type);
+			(*hits)[i].grace = known->rules[i].grace;
+			(*hits)[i].period_no = period_number(known->rules[i].period, local);
+		}
+		return known->n;
+	}
+
 	values[0] = Int64GetDatum(ev->program_id);
 	values[1] = ev->event_type;
 	values[2] = TimestampTzGetDatum(ev->occurred_at);
@@ -94,7 +117,8 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 						   "SELECT s.streak_type, s.grace_periods,"
 						   " gifq.period_no(s.period, $3 AT TIME ZONE p.timezone)"
 						   " FROM gifq.streak_types s JOIN gifq.programs p ON p.id = s.program_id"
-						   " WHERE s.program_id = $1 AND s.event_type = $2",
+						   " WHERE s.program_id = $1 AND s.event_type = $2"
+						   " ORDER BY s.streak_type",
 						   3, argtypes),
 			   values, NULL, SPI_OK_SELECT);
 	n = (int) SPI_processed;
@@ -110,6 +134,22 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 		(*hits)[i].period_no = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
 	}
 	return n;
+}
+
+/*
+ * streaks_set_known
+ *		What the caller knows of the event it is about to insert (NULL: no
+ *		event); returns what was set before, for the caller to put back
+ *		when its insert ends, also on error (events nest: a streak
+ *		milestone records an event of its own).
+ */
+const StreakKnown *
+streaks_set_known(const StreakKnown *k)
+{
+	const StreakKnown *before = known;
+
+	known = k;
+	return before;
 }
 
 /*
