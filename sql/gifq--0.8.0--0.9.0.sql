@@ -295,6 +295,20 @@ CREATE TRIGGER challenges_settings_changed_update
 		max_completions, per_member_limit ON gifq.challenges
 	FOR EACH STATEMENT EXECUTE FUNCTION gifq.settings_changed();
 
+------------------------------------------------------------------------
+-- one index for a challenge's completions (issue 6, item 8)
+------------------------------------------------------------------------
+
+-- gifq.challenge_completions had two indexes: its primary key (challenge,
+-- event) and (challenge, member) for a member's completions under a
+-- per-member limit.  An event belongs to one member, so (challenge,
+-- member, event) is unique exactly when (challenge, event) is, and its
+-- prefix finds a member's completions: one index, one entry less to write
+-- for every completion.  Rebuilt here, with the table locked meanwhile.
+ALTER TABLE gifq.challenge_completions DROP CONSTRAINT challenge_completions_pkey,
+	ADD CONSTRAINT challenge_completions_pkey PRIMARY KEY (challenge_id, member_id, event_id);
+DROP INDEX gifq.challenge_completions_member;
+
 -- The rows of a database updated from 0.8.0 come from its events, as
 -- gifq.board_rebuild makes them (the old rows of past periods cannot say
 -- which period is a member's latest once board_prune deleted some).
