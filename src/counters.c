@@ -9,8 +9,9 @@
  * them.  As an upsert statement per event (first in PL/pgSQL, then through
  * SPI) this was four tenths of an event's CPU, nearly all of it starting
  * and ending the executor for a handful of rows.  Here a count is found
- * through the primary key, replaced with the table access method and
- * indexed, as src/slots.c does for balance slots.
+ * where this backend last found it (places.c) or through the primary key,
+ * replaced with the table access method and indexed, as src/slots.c does
+ * for balance slots.
  *
  * A count is an addition that does not depend on what the transaction
  * read, so it is always applied to the newest committed version: rows are
@@ -35,6 +36,7 @@
 #include "postgres.h"
 
 #include "counters.h"
+#include "places.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -47,8 +49,6 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
-#include "utils/datum.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -204,151 +204,21 @@ refresh(CounterTable *t)
 	t->scan = index_beginscan(t->rel, t->pkey, t->snapshot, t->nkeys, 0);
 }
 
-/* ----------------------------------------------------------------------
- * Where rows were last found
- *
- * Finding a row through its primary key is a descent of the index from
- * its root, and at about a dozen rows an event that was a tenth of an
- * event's CPU.  So each backend remembers where it last found each row
- * (the place its index entry points to: the start of the row's chain of
- * versions, which stays while the row is updated in place) and looks
- * there first.  A place proves nothing: what is found there is used only
- * if our snapshot sees it and its key is the one wanted, and the primary
- * key allows one such row; anything else (a row moved by an update that
- * was not in place, a place VACUUM freed and reused, a table rewritten)
- * falls back to the index.  A place beyond the table's end when it was
- * opened is not read (VACUUM may have truncated the table since; it
- * cannot while we hold our lock).
- * ----------------------------------------------------------------------
- */
-
-/* keys longer than this are not remembered */
-#define PLACE_KEY_BYTES 48
-/* places remembered per backend; forgotten all at once when full */
-#define PLACES_MAX 16384
-
-typedef struct PlaceKey
-{
-	Oid			relid;
-	uint16		len;
-	char		bytes[PLACE_KEY_BYTES];
-} PlaceKey;
-
-typedef struct Place
-{
-	PlaceKey	key;			/* hash key: must be first */
-	ItemPointerData tid;
-} Place;
-
-static HTAB *places = NULL;
-
-/*
- * place_key
- *		The key of a row as bytes (zero-padded, so that keys hash and compare
- *		whole); false for a key that does not fit or has a compressed or
- *		external value.
- */
-static bool
-place_key(CounterTable *t, const Datum *key, PlaceKey *pk)
-{
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	int			len = 0;
-
-	memset(pk, 0, sizeof(PlaceKey));
-	pk->relid = RelationGetRelid(t->rel);
-	for (int c = 0; c < t->nkeys; c++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, c);
-		const char *data = (const char *) &key[c];
-		int			size = sizeof(Datum);
-
-		if (!att->attbyval)
-		{
-			struct varlena *v = (struct varlena *) DatumGetPointer(key[c]);
-
-			if (att->attlen != -1 || VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
-				return false;
-			data = VARDATA_ANY(v);
-			size = VARSIZE_ANY_EXHDR(v);
-			if (len + 1 + size > PLACE_KEY_BYTES)
-				return false;
-			pk->bytes[len++] = (char) size;
-		}
-		if (len + size > PLACE_KEY_BYTES)
-			return false;
-		memcpy(pk->bytes + len, data, size);
-		len += size;
-	}
-	pk->len = len;
-	return true;
-}
-
-static void
-remember_place(const PlaceKey *pk, ItemPointer tid)
-{
-	Place	   *p;
-
-	if (places == NULL || hash_get_num_entries(places) >= PLACES_MAX)
-	{
-		HASHCTL		ctl;
-
-		if (places != NULL)
-			hash_destroy(places);
-		ctl.keysize = sizeof(PlaceKey);
-		ctl.entrysize = sizeof(Place);
-		places = hash_create("gifq counter places", 1024, &ctl,
-							 HASH_ELEM | HASH_BLOBS);
-	}
-	p = hash_search(places, pk, HASH_ENTER, NULL);
-	p->tid = *tid;
-}
-
-/*
- * find_at_place
- *		Fill t->found with the row at the remembered place of key, if our
- *		snapshot sees one there and it has that key.
- */
-static bool
-find_at_place(CounterTable *t, const PlaceKey *pk, const Datum *key)
-{
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	Place	   *p = places ? hash_search(places, pk, HASH_FIND, NULL) : NULL;
-	ItemPointerData tid;
-	bool		call_again = false;
-	bool		all_dead = false;
-
-	if (p == NULL || ItemPointerGetBlockNumber(&p->tid) >= t->nblocks)
-		return false;
-	tid = p->tid;
-	if (!table_index_fetch_tuple(t->fetch, &tid, t->snapshot, t->found,
-								 &call_again, &all_dead))
-		return false;
-	slot_getallattrs(t->found);
-	for (int c = 0; c < t->nkeys; c++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, c);
-
-		if (t->found->tts_isnull[c] ||
-			!datum_image_eq(t->found->tts_values[c], key[c], att->attbyval, att->attlen))
-			return false;
-	}
-	return true;
-}
-
 /*
  * find_counter
  *		Fill t->found with the row of key that the run's snapshot sees, if
- *		any: at its remembered place, or through the primary key.
+ *		any: at its remembered place (places.c), or through the primary key.
  */
 static bool
 find_counter(CounterTable *t, const Datum *key)
 {
 	ScanKeyData keys[INDEX_MAX_KEYS];
 	PlaceKey	pk;
-	bool		placed = place_key(t, key, &pk);
+	bool		placed = places_key(t->rel, t->nkeys, key, &pk);
 	bool		found;
 
-	if (placed && find_at_place(t, &pk, key))
+	if (placed && places_find(t->rel, t->fetch, t->nblocks, t->snapshot, &pk, key,
+							  t->nkeys, t->found))
 		return true;
 	memcpy(keys, t->keys, t->nkeys * sizeof(ScanKeyData));
 	for (int i = 0; i < t->nkeys; i++)
@@ -359,7 +229,7 @@ find_counter(CounterTable *t, const Datum *key)
 	{
 		slot_getallattrs(t->found);
 		if (placed)
-			remember_place(&pk, &t->scan->xs_heaptid);
+			places_remember(&pk, &t->scan->xs_heaptid);
 	}
 	return found;
 }
@@ -370,8 +240,8 @@ note_new_place(CounterTable *t, const Datum *key)
 {
 	PlaceKey	pk;
 
-	if (place_key(t, key, &pk))
-		remember_place(&pk, &t->next->tts_tid);
+	if (places_key(t->rel, t->nkeys, key, &pk))
+		places_remember(&pk, &t->next->tts_tid);
 }
 
 /* t->next: the key, and what merge makes of old */
