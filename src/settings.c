@@ -191,6 +191,19 @@ read_brand(RedeemSettings *s)
 }
 
 /*
+ * run_read
+ *		Run a settings read (three parameters) for a program: one row.
+ */
+static void
+run_read(SPIPlanPtr *plan, const char *sql, const Oid *argtypes, Datum *values,
+		 int64 program_id)
+{
+	ledger_run(ledger_plan(plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "program %lld has no settings", (long long) program_id);
+}
+
+/*
  * read_settings
  *		Read the settings for (program_id, brand, currency) into *s, in the
  *		cache's memory; *seen is the version the read saw.
@@ -207,10 +220,7 @@ read_settings(int64 program_id, const char *brand, const char *currency,
 	values[1] = PointerGetDatum(cstring_to_text_with_len(currency,
 														 strnlen(currency, GIFQ_CURRENCY_LEN)));
 	values[2] = CStringGetTextDatum(brand);
-	ledger_run(ledger_plan(&plan_settings, SETTINGS_READ, 3, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		elog(ERROR, "program %lld has no settings", (long long) program_id);
+	run_read(&plan_settings, SETTINGS_READ, argtypes, values, program_id);
 
 	/* SPI left us in its procedure context, which SPI_finish frees */
 	old = MemoryContextSwitchTo(settings_cxt);
@@ -492,10 +502,7 @@ read_event_settings(int64 program_id, const char *event_type, TimestampTz horizo
 	values[0] = Int64GetDatum(program_id);
 	values[1] = CStringGetTextDatum(event_type);
 	values[2] = TimestampTzGetDatum(horizon);
-	ledger_run(ledger_plan(&plan_event_settings, EVENT_SETTINGS_READ, 3, argtypes),
-			   values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		elog(ERROR, "program %lld has no settings", (long long) program_id);
+	run_read(&plan_event_settings, EVENT_SETTINGS_READ, argtypes, values, program_id);
 
 	old = MemoryContextSwitchTo(cxt);
 	memset(s, 0, sizeof(EventSettings));
