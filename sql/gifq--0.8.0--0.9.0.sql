@@ -1,5 +1,8 @@
--- gifq--0.8.0--0.9.0.sql: leaderboards keep one row per member, not one
--- per member and board.
+-- gifq--0.8.0--0.9.0.sql: cheaper events.  The leaderboards keep one row
+-- per member, not one per member and board; an event's settings come from
+-- each backend's cache, which more tables now invalidate; a challenge's
+-- completions need one index, not two.  (The rest is C: counter rows found
+-- where they were last seen, the streak trigger told what it would read.)
 
 \echo Use "ALTER EXTENSION gifq UPDATE TO '0.9.0'" to load this file. \quit
 
