@@ -31,6 +31,7 @@
 #include "gifq.h"
 #include "leaderboard.h"
 #include "periods.h"
+#include "recording.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -53,7 +54,8 @@ static const char periods[] = {PERIOD_ALL, PERIOD_DAY, PERIOD_MONTH, PERIOD_WEEK
 
 /*
  * program_timezone
- *		The time zone of a program, read through gifq.programs' primary key.
+ *		The time zone of a program, read through gifq.programs' primary key
+ *		(when the recording call has not said it: recording.c).
  */
 static text *
 program_timezone(int64 program_id)
@@ -152,7 +154,9 @@ read_events(TriggerData *trigdata, EventPoints **out)
 			continue;
 		if (tz == NULL || program_id != tz_program)
 		{
-			tz = program_timezone(program_id);
+			const RecordingEvent *known = recording_event(program_id);
+
+			tz = known ? known->timezone : program_timezone(program_id);
 			tz_program = program_id;
 		}
 		local = period_local_time(tz, DatumGetTimestampTz(at));

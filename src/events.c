@@ -46,7 +46,6 @@
 #include "events.h"
 #include "ledger.h"
 #include "scope.h"
-#include "streaks.h"
 #include "money.h"
 #include "recording.h"
 
@@ -870,39 +869,40 @@ insert_event(const EventTarget *t, const EventCall *call, TimestampTz at,
 }
 
 /*
- * insert_telling_streaks
- *		insert_event, with the streak trigger told the streak types and time
- *		zone it would otherwise read (copied: a milestone's own event may
- *		empty the settings cache while the trigger runs).
+ * insert_telling_triggers
+ *		insert_event, with the event's triggers told the program's time zone
+ *		and the streak types they would otherwise read (recording.c; copied:
+ *		a milestone's own event may empty the settings cache while the
+ *		streak trigger runs).
  */
 static int64
-insert_telling_streaks(const EventTarget *t, const EventCall *call, TimestampTz at,
-					   int64 base, int64 points, int64 transfer_id, Jsonb *details)
+insert_telling_triggers(const EventTarget *t, const EventCall *call, TimestampTz at,
+						int64 base, int64 points, int64 transfer_id, Jsonb *details)
 {
 	const EventSettings *s = t->settings;
-	StreakKnown known;
-	StreakRule *rules = palloc(Max(s->nstreaks, 1) * sizeof(StreakRule));
-	const StreakKnown *before;
+	RecordingEvent known;
+	StreakRule *streaks = palloc(Max(s->nstreaks, 1) * sizeof(StreakRule));
+	const RecordingEvent *before;
 	int64		balance;
 
 	for (int i = 0; i < s->nstreaks; i++)
 	{
-		rules[i] = s->streaks[i];
-		rules[i].streak_type = pstrdup(s->streaks[i].streak_type);
+		streaks[i] = s->streaks[i];
+		streaks[i].streak_type = pstrdup(s->streaks[i].streak_type);
 	}
 	known.program_id = t->program_id;
 	known.event_type = call->event_type;
 	known.timezone = cstring_to_text(s->timezone);
-	known.n = s->nstreaks;
-	known.rules = rules;
-	before = streaks_set_known(&known);
+	known.nstreaks = s->nstreaks;
+	known.streaks = streaks;
+	before = recording_event_set(&known);
 	PG_TRY();
 	{
 		balance = insert_event(t, call, at, base, points, transfer_id, details);
 	}
 	PG_FINALLY();
 	{
-		streaks_set_known(before);
+		recording_event_set(before);
 	}
 	PG_END_TRY();
 	return balance;
@@ -965,8 +965,8 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 	result->points = points;
 	result->details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														 CStringGetDatum(details.data)));
-	result->balance = insert_telling_streaks(&t, call, at, base, points, transfer_id,
-											 result->details);
+	result->balance = insert_telling_triggers(&t, call, at, base, points, transfer_id,
+											  result->details);
 	memcpy(result->balance_code, t.points_code, GIFQ_CURRENCY_LEN);
 }
 

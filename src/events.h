@@ -52,10 +52,10 @@ typedef struct Challenge
 	bool		per_member;		/* has per_member_limit */
 	int32		per_member_limit;
 	int64		member_completions;
+	TimestampTz starts_at;		/* when it runs (the cached settings, a batch) */
+	TimestampTz ends_at;
 	/* a batch's */
 	char	   *event_type;
-	TimestampTz starts_at;
-	TimestampTz ends_at;
 	int64		room;			/* completions left under max_completions */
 	int64		taken;			/* completions the batch took */
 } Challenge;

@@ -25,6 +25,12 @@
  * The mark is backend-local and lives no longer than the call that set
  * it: nothing to reset at transaction end.
  *
+ * While gifq_record_event inserts its event, it also leaves here what it
+ * has read of the event's program (its time zone, the streak types of the
+ * event's type), so that the triggers need not read them again; it puts
+ * back what was there when its insert ends, also on error, as events
+ * nest the same way.
+ *
  * Copyright (c) 2026, the gifq authors
  *
  * IDENTIFICATION
@@ -39,6 +45,9 @@
 
 /* how many event-recording calls are running in this backend */
 static int	recording_depth = 0;
+
+/* the event being inserted by gifq_record_event, if any */
+static const RecordingEvent *recording_now = NULL;
 
 /*
  * recording_begin
@@ -63,6 +72,34 @@ void
 recording_end(int previous)
 {
 	recording_depth = previous;
+}
+
+/*
+ * recording_event_set
+ *		What the caller knows of the event it is about to insert (NULL: no
+ *		event); returns what was set before, for the caller to put back
+ *		when its insert ends.
+ */
+const RecordingEvent *
+recording_event_set(const RecordingEvent *event)
+{
+	const RecordingEvent *before = recording_now;
+
+	recording_now = event;
+	return before;
+}
+
+/*
+ * recording_event
+ *		What the recording call knows of the event being inserted, if it is
+ *		one of program_id's; NULL otherwise.
+ */
+const RecordingEvent *
+recording_event(int64 program_id)
+{
+	if (recording_now == NULL || recording_now->program_id != program_id)
+		return NULL;
+	return recording_now;
 }
 
 PG_FUNCTION_INFO_V1(gifq_recording);

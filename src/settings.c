@@ -402,9 +402,38 @@ redeem_settings_offer(const RedeemSettings *s, int64 units)
 #define EVENT_SETTINGS_ISSUANCE 20
 
 /*
+ * read_arrays
+ *		The ncols arrays of the same length from column first on of the
+ *		result's row (an aggregate's: NULL when it had no rows), element
+ *		types types, into elems and nulls; returns their length.
+ */
+static int
+read_arrays(int first, int ncols, const Oid *types, Datum **elems, bool **nulls)
+{
+	int			n = 0;
+
+	if (column_is_null(first))
+		return 0;
+	for (int k = 0; k < ncols; k++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			count;
+
+		get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
+		deconstruct_array(DatumGetArrayTypeP(ledger_datum(first + k)), types[k], typlen,
+						  typbyval, typalign, &elems[k], &nulls[k], &count);
+		if (k > 0 && count != n)
+			elog(ERROR, "settings arrays of different lengths");
+		n = count;
+	}
+	return n;
+}
+
+/*
  * read_challenges
- *		The challenge arrays of EVENT_SETTINGS_READ's row (NULL when the
- *		type has none) into s.
+ *		The challenge arrays of EVENT_SETTINGS_READ's row into s.
  */
 static void
 read_challenges(EventSettings *s)
@@ -414,25 +443,8 @@ read_challenges(EventSettings *s)
 	Datum	   *elems[7];
 	bool	   *nulls[7];
 
-	s->nchallenges = 0;
-	if (column_is_null(EVENT_SETTINGS_CHALLENGES))
-		return;
-	for (int k = 0; k < 7; k++)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		int			count;
-
-		get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
-		deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_CHALLENGES + k)),
-						  types[k], typlen, typbyval, typalign, &elems[k], &nulls[k],
-						  &count);
-		if (k > 0 && count != s->nchallenges)
-			elog(ERROR, "challenge arrays of different lengths");
-		s->nchallenges = count;
-	}
-	s->challenges = palloc0(s->nchallenges * sizeof(Challenge));
+	s->nchallenges = read_arrays(EVENT_SETTINGS_CHALLENGES, 7, types, elems, nulls);
+	s->challenges = palloc0(Max(s->nchallenges, 1) * sizeof(Challenge));
 	for (int i = 0; i < s->nchallenges; i++)
 	{
 		Challenge  *c = &s->challenges[i];
@@ -451,37 +463,22 @@ read_challenges(EventSettings *s)
 
 /*
  * read_streaks
- *		The streak type arrays of EVENT_SETTINGS_READ's row (NULL when no
- *		streak counts the type) into s.
+ *		The streak type arrays of EVENT_SETTINGS_READ's row into s.
  */
 static void
 read_streaks(EventSettings *s)
 {
-	Datum	   *names;
-	Datum	   *periods;
-	Datum	   *graces;
-	bool	   *nulls;
-	int			n;
+	static const Oid types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum	   *elems[3];
+	bool	   *nulls[3];
 
-	s->nstreaks = 0;
-	if (column_is_null(EVENT_SETTINGS_STREAKS))
-		return;
-	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS)), TEXTOID,
-					  -1, false, TYPALIGN_INT, &names, &nulls, &s->nstreaks);
-	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS + 1)), TEXTOID,
-					  -1, false, TYPALIGN_INT, &periods, &nulls, &n);
-	if (n != s->nstreaks)
-		elog(ERROR, "streak arrays of different lengths");
-	deconstruct_array(DatumGetArrayTypeP(ledger_datum(EVENT_SETTINGS_STREAKS + 2)), INT4OID,
-					  sizeof(int32), true, TYPALIGN_INT, &graces, &nulls, &n);
-	if (n != s->nstreaks)
-		elog(ERROR, "streak arrays of different lengths");
-	s->streaks = palloc(s->nstreaks * sizeof(StreakRule));
+	s->nstreaks = read_arrays(EVENT_SETTINGS_STREAKS, 3, types, elems, nulls);
+	s->streaks = palloc(Max(s->nstreaks, 1) * sizeof(StreakRule));
 	for (int i = 0; i < s->nstreaks; i++)
 	{
-		s->streaks[i].streak_type = TextDatumGetCString(names[i]);
-		s->streaks[i].period = period_code(TextDatumGetCString(periods[i]));
-		s->streaks[i].grace = DatumGetInt32(graces[i]);
+		s->streaks[i].streak_type = TextDatumGetCString(elems[0][i]);
+		s->streaks[i].period = period_code(TextDatumGetCString(elems[1][i]));
+		s->streaks[i].grace = DatumGetInt32(elems[2][i]);
 	}
 }
 

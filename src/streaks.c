@@ -34,6 +34,7 @@
 #include "gifq.h"
 #include "ledger.h"
 #include "periods.h"
+#include "recording.h"
 #include "streaks.h"
 
 #include "access/htup_details.h"
@@ -58,8 +59,6 @@ static SPIPlanPtr plan_batch_write;
 /* set by streaks_defer(): the trigger leaves the rows to the batch */
 static bool deferred = false;
 
-/* set by streaks_set_known(): the event being recorded, if the caller knows it */
-static const StreakKnown *known = NULL;
 
 /* A streak type that counts the event, with the event's period in it. */
 typedef struct StreakHit
@@ -93,21 +92,22 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[3];
 	int			n;
+	const RecordingEvent *known = recording_event(ev->program_id);
 
-	if (known != NULL && known->program_id == ev->program_id &&
+	if (known != NULL &&
 		strcmp(known->event_type, TextDatumGetCString(ev->event_type)) == 0)
 	{
-		Timestamp	local = known->n > 0 ?
+		Timestamp	local = known->nstreaks > 0 ?
 			period_local_time(known->timezone, ev->occurred_at) : 0;
 
-		*hits = palloc(Max(known->n, 1) * sizeof(StreakHit));
-		for (int i = 0; i < known->n; i++)
+		*hits = palloc(Max(known->nstreaks, 1) * sizeof(StreakHit));
+		for (int i = 0; i < known->nstreaks; i++)
 		{
-			(*hits)[i].streak_type = pstrdup(known->rules[i].streak_type);
-			(*hits)[i].grace = known->rules[i].grace;
-			(*hits)[i].period_no = period_number(known->rules[i].period, local);
+			(*hits)[i].streak_type = pstrdup(known->streaks[i].streak_type);
+			(*hits)[i].grace = known->streaks[i].grace;
+			(*hits)[i].period_no = period_number(known->streaks[i].period, local);
 		}
-		return known->n;
+		return known->nstreaks;
 	}
 
 	values[0] = Int64GetDatum(ev->program_id);
@@ -134,22 +134,6 @@ streak_hits(const StreakEvent *ev, StreakHit **hits)
 		(*hits)[i].period_no = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
 	}
 	return n;
-}
-
-/*
- * streaks_set_known
- *		What the caller knows of the event it is about to insert (NULL: no
- *		event); returns what was set before, for the caller to put back
- *		when its insert ends, also on error (events nest: a streak
- *		milestone records an event of its own).
- */
-const StreakKnown *
-streaks_set_known(const StreakKnown *k)
-{
-	const StreakKnown *before = known;
-
-	known = k;
-	return before;
 }
 
 /*
