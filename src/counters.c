@@ -287,6 +287,41 @@ insert_counter(CounterTable *t)
 }
 
 /*
+ * replace_found
+ *		Replace t->found with t->next.  False when another transaction
+ *		replaced or removed it first (and has ended): look again.
+ */
+static bool
+replace_found(CounterTable *t, const Datum *key)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+	bool		update_indexes;
+
+	result = table_tuple_update(t->rel, &t->found->tts_tid, t->next,
+								GetCurrentCommandId(true), t->snapshot,
+								InvalidSnapshot, true, &tmfd, &lockmode,
+								&update_indexes);
+	if (result == TM_Ok)
+	{
+		if (update_indexes)
+		{
+			ExecInsertIndexTuples(t->rri, t->next, t->estate, true, false,
+								  NULL, NIL);
+			/* not updated in place: its index entries point here now */
+			note_new_place(t, key);
+		}
+		return true;
+	}
+	if (result != TM_Updated && result != TM_Deleted)
+		elog(ERROR, "could not update a row of gifq.%s: result %d",
+			 RelationGetRelationName(t->rel), (int) result);
+	refresh(t);
+	return false;
+}
+
+/*
  * counters_merge
  *		Replace the newest committed row of key (t->nkeys datums, in the
  *		table's column order) with what merge makes of it, or insert what
@@ -300,11 +335,6 @@ counters_merge(CounterTable *t, const Datum *key, CounterMerge merge, void *arg)
 		refresh(t);
 	for (;;)
 	{
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
-		TM_Result	result;
-		bool		update_indexes;
-
 		CHECK_FOR_INTERRUPTS();
 		if (!find_counter(t, key))
 		{
@@ -319,26 +349,37 @@ counters_merge(CounterTable *t, const Datum *key, CounterMerge merge, void *arg)
 			continue;
 		}
 		fill_next(t, key, t->found->tts_values, merge, arg);
-		result = table_tuple_update(t->rel, &t->found->tts_tid, t->next,
-									GetCurrentCommandId(true), t->snapshot,
-									InvalidSnapshot, true, &tmfd, &lockmode,
-									&update_indexes);
-		if (result == TM_Ok)
-		{
-			if (update_indexes)
-			{
-				ExecInsertIndexTuples(t->rri, t->next, t->estate, true, false,
-									  NULL, NIL);
-				/* not updated in place: its index entries point here now */
-				note_new_place(t, key);
-			}
+		if (replace_found(t, key))
 			return true;
-		}
-		/* another transaction replaced or removed it first, and has ended */
-		if (result != TM_Updated && result != TM_Deleted)
-			elog(ERROR, "could not update a row of gifq.%s: result %d",
-				 RelationGetRelationName(t->rel), (int) result);
+	}
+}
+
+/*
+ * counters_change
+ *		Replace the newest committed row of key with what change makes of
+ *		it, when change says so.  A missing row stays missing.  Returns
+ *		whether the row was replaced.
+ */
+bool
+counters_change(CounterTable *t, const Datum *key, CounterChange change, void *arg)
+{
+	if (t->scan == NULL)
 		refresh(t);
+	for (;;)
+	{
+		TupleTableSlot *next = t->next;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!find_counter(t, key))
+			return false;
+		ExecClearTuple(next);
+		memcpy(next->tts_values, key, t->nkeys * sizeof(Datum));
+		memset(next->tts_isnull, false, next->tts_tupleDescriptor->natts * sizeof(bool));
+		if (!change(t->found->tts_values, next->tts_values, arg))
+			return false;
+		ExecStoreVirtualTuple(next);
+		if (replace_found(t, key))
+			return true;
 	}
 }
 
