@@ -47,7 +47,6 @@
 #include "ledger.h"
 #include "scope.h"
 #include "money.h"
-#include "probe.h"
 #include "recording.h"
 
 #include "access/xact.h"
@@ -390,8 +389,7 @@ typedef struct RuleResult
 
 /*
  * read_key
- *		Fill t's first event if the key is taken: the second statement, run
- *		only when a probe of the key's index finds an event (probe.c).
+ *		Run the second statement: fill t's first event if the key is taken.
  */
 static void
 read_key(EventTarget *t, const EventCall *call)
@@ -401,9 +399,6 @@ read_key(EventTarget *t, const EventCall *call)
 
 	values[0] = Int64GetDatum(t->program_id);
 	values[1] = CStringGetTextDatum(call->key);
-	t->found = false;
-	if (!probe_unique("events", "events_program_id_idempotency_key_key", 2, values))
-		return;
 	ledger_run(ledger_plan(&plan_key, EVENT_KEY, 2, argtypes),
 			   values, NULL, SPI_OK_SELECT);
 	t->found = SPI_processed == 1;
