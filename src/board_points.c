@@ -64,15 +64,13 @@ program_timezone(int64 program_id)
 										  get_namespace_oid("gifq", false));
 	Relation	rel = table_open(relid, AccessShareLock);
 	Relation	pkey = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-	int			att = SPI_fnumber(RelationGetDescr(rel), "timezone");
+	int			att = table_column(rel, "timezone", InvalidOid);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	ScanKeyData key;
 	IndexScanDesc scan;
 	text	   *tz = NULL;
 	bool		isnull;
 
-	if (att <= 0)
-		elog(ERROR, "gifq.programs has no column \"timezone\"");
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(program_id));
 	scan = index_beginscan(rel, pkey, GetActiveSnapshot(), 1, 0);
@@ -102,16 +100,6 @@ typedef struct EventPoints
 	int32		period_no[NPERIODS];	/* on each board, in periods' order */
 } EventPoints;
 
-static int
-column_number(TupleDesc desc, const char *name)
-{
-	int			att = SPI_fnumber(desc, name);
-
-	if (att <= 0)
-		elog(ERROR, "gifq.events has no column \"%s\"", name);
-	return att;
-}
-
 /*
  * read_events
  *		The statement's events with points, in the transition table's order.
@@ -121,11 +109,12 @@ static int
 read_events(TriggerData *trigdata, EventPoints **out)
 {
 	Tuplestorestate *events = trigdata->tg_newtable;
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	int			att_program = column_number(desc, "program_id");
-	int			att_member = column_number(desc, "member_id");
-	int			att_at = column_number(desc, "occurred_at");
-	int			att_points = column_number(desc, "points");
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att_program = table_column(rel, "program_id", InvalidOid);
+	int			att_member = table_column(rel, "member_id", InvalidOid);
+	int			att_at = table_column(rel, "occurred_at", InvalidOid);
+	int			att_points = table_column(rel, "points", InvalidOid);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	int			n = 0;
 	int			max = 16;
@@ -300,7 +289,7 @@ sum_members(EventPoints *ev, int n, MemberEarned **out)
  *		row's starts again at the statement's points; one whose period is
  *		earlier (late events) keeps the row's.
  */
-static void
+static bool
 merge_member(const Datum *old, Datum *next, void *arg)
 {
 	const MemberEarned *m = (const MemberEarned *) arg;
@@ -330,6 +319,7 @@ merge_member(const Datum *old, Datum *next, void *arg)
 		next[dated[d].points] = Int64GetDatum(points);
 		next[dated[d].no] = Int32GetDatum(no);
 	}
+	return true;
 }
 
 /* the counts: the member leaves the old value of a board, joins the new */

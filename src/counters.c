@@ -46,8 +46,10 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/builtins.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -82,6 +84,26 @@ estate_free(EState *estate, ResultRelInfo *rri)
 {
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
+}
+
+/*
+ * table_column
+ *		The number (from 1) of rel's column name, of type type unless that is
+ *		InvalidOid; throws when there is none.  gifq's C code finds the
+ *		columns it reads or writes by name, so that their order is free.
+ */
+int
+table_column(Relation rel, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = SPI_fnumber(desc, name);
+
+	if (att <= 0)
+		elog(ERROR, "gifq.%s has no column \"%s\"", RelationGetRelationName(rel), name);
+	if (OidIsValid(type) && TupleDescAttr(desc, att - 1)->atttypid != type)
+		elog(ERROR, "column \"%s\" of gifq.%s is not of type %s",
+			 name, RelationGetRelationName(rel), format_type_be(type));
+	return att;
 }
 
 /*
@@ -244,8 +266,8 @@ note_new_place(CounterTable *t, const Datum *key)
 		places_remember(&pk, &t->next->tts_tid);
 }
 
-/* t->next: the key, and what merge makes of old */
-static void
+/* t->next: the key, and what merge makes of old; false if merge declines */
+static bool
 fill_next(CounterTable *t, const Datum *key, const Datum *old,
 		  CounterMerge merge, void *arg)
 {
@@ -254,8 +276,10 @@ fill_next(CounterTable *t, const Datum *key, const Datum *old,
 	ExecClearTuple(next);
 	memcpy(next->tts_values, key, t->nkeys * sizeof(Datum));
 	memset(next->tts_isnull, false, next->tts_tupleDescriptor->natts * sizeof(bool));
-	merge(old, next->tts_values, arg);
+	if (!merge(old, next->tts_values, arg))
+		return false;
 	ExecStoreVirtualTuple(next);
+	return true;
 }
 
 /*
@@ -325,7 +349,8 @@ replace_found(CounterTable *t, const Datum *key)
  * counters_merge
  *		Replace the newest committed row of key (t->nkeys datums, in the
  *		table's column order) with what merge makes of it, or insert what
- *		merge makes of nothing.  Returns whether there was a row; its values
+ *		merge makes of nothing; unless merge declines, which leaves the row
+ *		as it is (or missing).  Returns whether there was a row; its values
  *		are left in t->found, the new ones in t->next.
  */
 bool
@@ -338,7 +363,8 @@ counters_merge(CounterTable *t, const Datum *key, CounterMerge merge, void *arg)
 		CHECK_FOR_INTERRUPTS();
 		if (!find_counter(t, key))
 		{
-			fill_next(t, key, NULL, merge, arg);
+			if (!fill_next(t, key, NULL, merge, arg))
+				return false;
 			if (insert_counter(t))
 			{
 				note_new_place(t, key);
@@ -348,37 +374,8 @@ counters_merge(CounterTable *t, const Datum *key, CounterMerge merge, void *arg)
 			refresh(t);
 			continue;
 		}
-		fill_next(t, key, t->found->tts_values, merge, arg);
-		if (replace_found(t, key))
-			return true;
-	}
-}
-
-/*
- * counters_change
- *		Replace the newest committed row of key with what change makes of
- *		it, when change says so.  A missing row stays missing.  Returns
- *		whether the row was replaced.
- */
-bool
-counters_change(CounterTable *t, const Datum *key, CounterChange change, void *arg)
-{
-	if (t->scan == NULL)
-		refresh(t);
-	for (;;)
-	{
-		TupleTableSlot *next = t->next;
-
-		CHECK_FOR_INTERRUPTS();
-		if (!find_counter(t, key))
-			return false;
-		ExecClearTuple(next);
-		memcpy(next->tts_values, key, t->nkeys * sizeof(Datum));
-		memset(next->tts_isnull, false, next->tts_tupleDescriptor->natts * sizeof(bool));
-		if (!change(t->found->tts_values, next->tts_values, arg))
-			return false;
-		ExecStoreVirtualTuple(next);
-		if (replace_found(t, key))
+		if (!fill_next(t, key, t->found->tts_values, merge, arg) ||
+			replace_found(t, key))
 			return true;
 	}
 }
@@ -390,7 +387,7 @@ typedef struct CountDelta
 	int64		delta;
 } CountDelta;
 
-static void
+static bool
 add_count(const Datum *old, Datum *next, void *arg)
 {
 	CountDelta *d = (CountDelta *) arg;
@@ -402,6 +399,7 @@ add_count(const Datum *old, Datum *next, void *arg)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("bigint out of range")));
 	next[d->column] = Int64GetDatum(count);
+	return true;
 }
 
 /*

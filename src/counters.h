@@ -52,25 +52,17 @@ extern void estate_free(EState *estate, ResultRelInfo *rri);
 
 /*
  * What a row becomes: old is the newest committed row's values (NULL when
- * there is none), next has the key filled and gets the other columns.
+ * there is none), next has the key filled; returns true with the other
+ * columns of next filled, or false to leave the row as it is (or missing).
  * Called again if another transaction changes the row first.
  */
-typedef void (*CounterMerge) (const Datum *old, Datum *next, void *arg);
+typedef bool (*CounterMerge) (const Datum *old, Datum *next, void *arg);
 
-/*
- * Whether a row changes: old is the newest committed row's values, next
- * has the key filled; returns false to leave the row as it is, or true
- * with the other columns of next filled.  Called again if another
- * transaction changes the row first.
- */
-typedef bool (*CounterChange) (const Datum *old, Datum *next, void *arg);
-
+extern int	table_column(Relation rel, const char *name, Oid type);
 extern bool counters_open(CounterTable *t, const char *name, bool missing_ok);
 extern int64 counters_add(CounterTable *t, const Datum *key, int64 delta);
 extern bool counters_merge(CounterTable *t, const Datum *key, CounterMerge merge,
 						   void *arg);
-extern bool counters_change(CounterTable *t, const Datum *key, CounterChange change,
-							void *arg);
 extern void counters_close(CounterTable *t);
 
 #endif							/* GIFQ_COUNTERS_H */

@@ -63,7 +63,6 @@ static SPIPlanPtr plan_batch_write;
 /* set by streaks_defer(): the trigger leaves the rows to the batch */
 static bool deferred = false;
 
-
 /* A streak type that counts the event, with the event's period in it. */
 typedef struct StreakHit
 {
@@ -256,36 +255,32 @@ typedef struct LastPeriod
 	bool		in_last;		/* out: the row's last period is period_no */
 } LastPeriod;
 
-static int
-streaks_column(const CounterTable *t, const char *name, Oid type)
-{
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	int			att = SPI_fnumber(desc, name);
-
-	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != type)
-		elog(ERROR, "gifq.streaks has no column \"%s\" of type %s",
-			 name, format_type_be(type));
-	return att - 1;
-}
-
 static void
 last_period_open(LastPeriod *lp)
 {
+	Relation	rel;
+
 	counters_open(&lp->t, "streaks", false);
-	lp->period_col = streaks_column(&lp->t, "last_period_no", INT4OID);
-	lp->event_col = streaks_column(&lp->t, "last_qualifying_event", TIMESTAMPTZOID);
-	lp->updated_col = streaks_column(&lp->t, "updated_at", TIMESTAMPTZOID);
+	rel = lp->t.rel;
+	lp->period_col = table_column(rel, "last_period_no", INT4OID) - 1;
+	lp->event_col = table_column(rel, "last_qualifying_event", TIMESTAMPTZOID) - 1;
+	lp->updated_col = table_column(rel, "updated_at", TIMESTAMPTZOID) - 1;
 	lp->open = true;
 }
 
-/* counters_change's change for the streak row */
+/*
+ * note_last_period
+ *		counters_merge's merge for the streak row: declines a missing row
+ *		and one whose last period is another (the statements keep those).
+ */
 static bool
 note_last_period(const Datum *old, Datum *next, void *arg)
 {
 	LastPeriod *lp = (LastPeriod *) arg;
 	int			natts = RelationGetDescr(lp->t.rel)->natts;
 
-	lp->in_last = DatumGetInt32(old[lp->period_col]) == lp->period_no;
+	lp->in_last = old != NULL &&
+		DatumGetInt32(old[lp->period_col]) == lp->period_no;
 	if (!lp->in_last ||
 		DatumGetTimestampTz(old[lp->event_col]) >= lp->occurred_at)
 		return false;
@@ -314,19 +309,17 @@ in_last_period(LastPeriod *lp, const StreakEvent *ev, const StreakHit *hit)
 	lp->period_no = hit->period_no;
 	lp->occurred_at = ev->occurred_at;
 	lp->in_last = false;
-	(void) counters_change(&lp->t, key, note_last_period, lp);
+	(void) counters_merge(&lp->t, key, note_last_period, lp);
 	return lp->in_last;
 }
 
 static Datum
 column(TriggerData *trigdata, const char *name, bool *isnull)
 {
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	int			attnum = SPI_fnumber(desc, name);
+	Relation	rel = trigdata->tg_relation;
 
-	if (attnum <= 0)
-		elog(ERROR, "gifq.events has no column \"%s\"", name);
-	return SPI_getbinval(trigdata->tg_trigtuple, desc, attnum, isnull);
+	return SPI_getbinval(trigdata->tg_trigtuple, RelationGetDescr(rel),
+						 table_column(rel, name, InvalidOid), isnull);
 }
 
 PG_FUNCTION_INFO_V1(gifq_streak_event);
