@@ -13,8 +13,8 @@
  * type's grace, and restarts it at 1 otherwise; that is one row update.
  * A period before the last one (an event that arrived late) can join two
  * runs or lengthen an earlier one, so the streak is recounted from all
- * the member's periods (gifq.streak_runs): the result is the one the
- * events would have given in order.
+ * the member's periods (recount): the result is the one the events
+ * would have given in order.
  *
  * The member's row is locked by gifq_record_event, so one member's
  * streak changes one event at a time.
@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -54,6 +55,7 @@ static SPIPlanPtr plan_types;
 static SPIPlanPtr plan_period;
 static SPIPlanPtr plan_same_period;
 static SPIPlanPtr plan_extend;
+static SPIPlanPtr plan_recount_read;
 static SPIPlanPtr plan_recount;
 static SPIPlanPtr plan_batch_types;
 static SPIPlanPtr plan_batch_periods;
@@ -218,21 +220,81 @@ extend(const StreakEvent *ev, const StreakHit *hit)
 }
 
 /*
+ * count_runs
+ *		A streak from its qualifying periods, ascending: a run goes on over
+ *		gaps of at most grace missed periods, the current streak is the
+ *		last run's length (whether or not it has been broken since: that is
+ *		grace_period_until's to say) and the longest the longest run's.
+ */
+static void
+count_runs(const int32 *periods, int n, int32 grace, int32 *current, int32 *longest)
+{
+	int32		run = 0;
+
+	*longest = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (i == 0 || (int64) periods[i] - periods[i - 1] - 1 > grace)
+			run = 1;
+		else
+			run++;
+		*longest = Max(*longest, run);
+	}
+	*current = run;
+}
+
+/*
  * recount
  *		An event that arrived late: recount the streak from all the
- *		member's periods.
+ *		member's periods.  The periods are read by a kept plan and counted
+ *		here: the SQL function gifq.streak_runs, which did this before, was
+ *		parsed and planned anew on every call, most of a late event's cost.
  */
 static void
 recount(const StreakEvent *ev, const StreakHit *hit)
 {
-	run_streak(&plan_recount,
-			   "UPDATE gifq.streaks s SET current_streak = r.current_streak,"
-			   " longest_streak = r.longest_streak,"
-			   " last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
-			   " updated_at = now()"
-			   " FROM gifq.streak_runs($1, $2, $6) r"
-			   " WHERE s.member_id = $1 AND s.streak_type = $2",
-			   ev, hit, SPI_OK_UPDATE);
+	static const Oid read_args[] = {INT8OID, TEXTOID};
+	static const Oid write_args[] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[5];
+	int32	   *periods;
+	int			n;
+	int32		current;
+	int32		longest;
+
+	values[0] = Int64GetDatum(ev->member_id);
+	values[1] = CStringGetTextDatum(hit->streak_type);
+	ledger_run(ledger_plan(&plan_recount_read,
+						   "SELECT p.period_no FROM gifq.streak_periods p"
+						   " WHERE p.member_id = $1 AND p.streak_type = $2"
+						   " ORDER BY p.period_no",
+						   2, read_args),
+			   values, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	if (n == 0)
+		elog(ERROR, "streak \"%s\" of member %lld has no periods to recount",
+			 hit->streak_type, (long long) ev->member_id);
+	periods = palloc(n * sizeof(int32));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		periods[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	count_runs(periods, n, hit->grace, &current, &longest);
+	pfree(periods);
+
+	values[2] = Int32GetDatum(current);
+	values[3] = Int32GetDatum(longest);
+	values[4] = TimestampTzGetDatum(ev->occurred_at);
+	ledger_run(ledger_plan(&plan_recount,
+						   "UPDATE gifq.streaks s SET current_streak = $3, longest_streak = $4,"
+						   " last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
+						   " updated_at = now()"
+						   " WHERE s.member_id = $1 AND s.streak_type = $2",
+						   5, write_args),
+			   values, NULL, SPI_OK_UPDATE);
 }
 
 /*
@@ -389,6 +451,17 @@ streaks_defer(bool on)
 	deferred = on;
 }
 
+/* The program's streak types that count a batch's event types. */
+typedef struct BatchTypes
+{
+	int			n;
+	char	  **name;
+	char	  **event_type;
+	int32	   *grace;
+	char	   *period;
+	text	   *timezone;		/* the program's */
+} BatchTypes;
+
 /* A member's streak of one type, as the batch changes it. */
 typedef struct BatchStreak
 {
@@ -411,8 +484,16 @@ typedef struct BatchHit
 	int			type;			/* index into the batch's streak types */
 	int32		period_no;
 	bool		new_period;
-	BatchStreak *streak;
 } BatchHit;
+
+/* A qualifying period the batch added: whether an event has claimed it. */
+typedef struct AddedPeriod
+{
+	int64		member_id;		/* hash key: member, type, period */
+	int32		type;
+	int32		period_no;
+	bool		claimed;
+} AddedPeriod;
 
 static int
 streak_cmp(const void *a, const void *b)
@@ -426,197 +507,255 @@ streak_cmp(const void *a, const void *b)
 }
 
 /*
- * streaks_record_batch
- *		Keep the streaks of n events of one program just inserted (in this
- *		order) with the trigger deferred, giving what the trigger would
- *		have given event by event: each event's period is added to the
- *		member's qualifying periods once (the first event of a period gives
- *		its first_at); a new period after the member's last extends or
- *		restarts their streak; a later event in a counted period moves only
- *		the last qualifying event; a new period before the last (a late
- *		event) has the streak recounted from all its periods, which is what
- *		the events would have given in order.  The batch's members are
- *		locked by the caller.  Inside SPI.
+ * batch_types
+ *		The program's streak types that count any of the batch's event
+ *		types, with their periods and the program's time zone; false when
+ *		there are none.
  */
-void
-streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
-					 char *const *event_types, const TimestampTz *occurred_at)
+static bool
+batch_types(int64 program_id, int n, char *const *event_types, BatchTypes *types)
 {
-	static const Oid type_args[] = {INT8OID, TEXTARRAYOID};
-	static const Oid period_args[] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID};
-	static const Oid streak_args[] = {INT8ARRAYOID, TEXTARRAYOID};
-	static const Oid write_args[] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[7];
-	int			ntypes;
-	char	  **type_name;
-	char	  **type_event;
-	int32	   *type_grace;
-	BatchHit   *hits;
-	int			nhits = 0;
-	BatchStreak *streaks;
-	int			nstreaks = 0;
+	static const Oid argtypes[] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
 
-	if (n == 0)
-		return;
-
-	/* the program's streak types that count the batch's event types */
 	values[0] = Int64GetDatum(program_id);
 	values[1] = text_array((const char *const *) event_types, n);
 	ledger_run(ledger_plan_generic(&plan_batch_types,
-								   "SELECT s.streak_type, s.event_type, s.grace_periods"
-								   " FROM gifq.streak_types s"
+								   "SELECT s.streak_type, s.event_type, s.grace_periods, s.period,"
+								   " p.timezone"
+								   " FROM gifq.streak_types s JOIN gifq.programs p ON p.id = s.program_id"
 								   " WHERE s.program_id = $1 AND s.event_type = ANY ($2)",
-								   2, type_args),
+								   2, argtypes),
 			   values, NULL, SPI_OK_SELECT);
-	ntypes = (int) SPI_processed;
-	if (ntypes == 0)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		return;
-	}
-	type_name = palloc(ntypes * sizeof(char *));
-	type_event = palloc(ntypes * sizeof(char *));
-	type_grace = palloc(ntypes * sizeof(int32));
-	for (int t = 0; t < ntypes; t++)
+	types->n = (int) SPI_processed;
+	types->name = palloc(Max(types->n, 1) * sizeof(char *));
+	types->event_type = palloc(Max(types->n, 1) * sizeof(char *));
+	types->grace = palloc(Max(types->n, 1) * sizeof(int32));
+	types->period = palloc(Max(types->n, 1) * sizeof(char));
+	types->timezone = NULL;
+	for (int t = 0; t < types->n; t++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[t];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		type_name[t] = TextDatumGetCString(SPI_getbinval(row, desc, 1, &isnull));
-		type_event[t] = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
-		type_grace[t] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		types->name[t] = TextDatumGetCString(SPI_getbinval(row, desc, 1, &isnull));
+		types->event_type[t] = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
+		types->grace[t] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		types->period[t] = period_code(TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull)));
+		types->timezone = DatumGetTextPCopy(SPI_getbinval(row, desc, 5, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return types->n > 0;
+}
+
+/*
+ * batch_hits
+ *		The (event, streak type) pairs, in the batch's order, each with the
+ *		number of the event's period, as gifq.period_no numbers it.
+ */
+static int
+batch_hits(const BatchTypes *types, int n, char *const *event_types,
+		   const TimestampTz *occurred_at, BatchHit **hits)
+{
+	int			nhits = 0;
+
+	*hits = palloc(Max(n * types->n, 1) * sizeof(BatchHit));
+	for (int i = 0; i < n; i++)
+	{
+		Timestamp	local = 0;
+		bool		local_known = false;
+
+		for (int t = 0; t < types->n; t++)
+		{
+			BatchHit   *h = &(*hits)[nhits];
+
+			if (strcmp(event_types[i], types->event_type[t]) != 0)
+				continue;
+			if (!local_known)
+			{
+				local = period_local_time(types->timezone, occurred_at[i]);
+				local_known = true;
+			}
+			h->event = i;
+			h->type = t;
+			h->period_no = period_number(types->period[t], local);
+			h->new_period = false;
+			nhits++;
+		}
+	}
+	return nhits;
+}
+
+/*
+ * batch_add_periods
+ *		Add each pair's period to the member's qualifying periods, and mark
+ *		the pairs that added one.  The insert goes in the batch's order, so
+ *		the first event of a period gives its first_at, and is the one that
+ *		adds it, as with the trigger; a later event of the batch in the same
+ *		period finds it claimed (unclaimed, it would be taken for a late
+ *		event: the same streak, recounted at two statements' cost).  The
+ *		added rows are matched to the pairs
+ *		here, through a hash table: matching them in the statement was a
+ *		join the planner could only guess the size of, and a nested loop
+ *		over a batch of late events, each adding a period, took the square
+ *		of the batch's size.
+ */
+static void
+batch_add_periods(const BatchTypes *types, BatchHit *hits, int nhits,
+				  const int64 *member_ids, const TimestampTz *occurred_at)
+{
+	static const Oid argtypes[] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	TIMESTAMPTZARRAYOID};
+	int64	   *members = palloc(nhits * sizeof(int64));
+	char	  **names = palloc(nhits * sizeof(char *));
+	int32	   *periods = palloc(nhits * sizeof(int32));
+	TimestampTz *ats = palloc(nhits * sizeof(TimestampTz));
+	Datum		values[4];
+	HASHCTL		ctl;
+	HTAB	   *added;
+
+	for (int h = 0; h < nhits; h++)
+	{
+		members[h] = member_ids[hits[h].event];
+		names[h] = types->name[hits[h].type];
+		periods[h] = hits[h].period_no;
+		ats[h] = occurred_at[hits[h].event];
+	}
+	values[0] = int8_array(members, nhits);
+	values[1] = text_array((const char *const *) names, nhits);
+	values[2] = int4_array(periods, nhits);
+	values[3] = timestamptz_array(ats, nhits);
+	ledger_run(ledger_plan_generic(&plan_batch_periods,
+								   "INSERT INTO gifq.streak_periods AS p"
+								   " (member_id, streak_type, period_no, first_at)"
+								   " SELECT * FROM unnest($1, $2, $3, $4)"
+								   " ON CONFLICT DO NOTHING"
+								   " RETURNING p.member_id, p.streak_type, p.period_no",
+								   4, argtypes),
+			   values, NULL, SPI_OK_INSERT_RETURNING);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = offsetof(AddedPeriod, claimed);
+	ctl.entrysize = sizeof(AddedPeriod);
+	ctl.hcxt = CurrentMemoryContext;
+	added = hash_create("gifq added periods", Max(SPI_processed, 16), &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
+		AddedPeriod key;
+
+		memset(&key, 0, sizeof(key));
+		key.member_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		key.period_no = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		key.type = -1;
+		for (int t = 0; t < types->n; t++)
+			if (strcmp(types->name[t], name) == 0)
+				key.type = t;
+		if (key.type < 0)
+			elog(ERROR, "streak period of type \"%s\" not asked for", name);
+		((AddedPeriod *) hash_search(added, &key, HASH_ENTER, NULL))->claimed = false;
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	/* the (event, streak type) pairs, in the batch's order */
-	hits = palloc(Max(n * ntypes, 1) * sizeof(BatchHit));
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < ntypes; t++)
-			if (strcmp(event_types[i], type_event[t]) == 0)
-			{
-				hits[nhits].event = i;
-				hits[nhits].type = t;
-				nhits++;
-			}
-	if (nhits == 0)
-		return;
-
-	/*
-	 * Each pair's period, and whether this statement added it: the insert
-	 * goes in the batch's order, so the first event of a period is the one
-	 * that adds it, as with the trigger.
-	 */
+	for (int h = 0; h < nhits; h++)
 	{
-		int64	   *members = palloc(nhits * sizeof(int64));
-		char	  **names = palloc(nhits * sizeof(char *));
-		TimestampTz *ats = palloc(nhits * sizeof(TimestampTz));
+		AddedPeriod key;
+		AddedPeriod *a;
 
-		for (int h = 0; h < nhits; h++)
-		{
-			members[h] = member_ids[hits[h].event];
-			names[h] = type_name[hits[h].type];
-			ats[h] = occurred_at[hits[h].event];
-		}
-		values[0] = Int64GetDatum(program_id);
-		values[1] = int8_array(members, nhits);
-		values[2] = text_array((const char *const *) names, nhits);
-		values[3] = timestamptz_array(ats, nhits);
-		ledger_run(ledger_plan_generic(&plan_batch_periods,
-									   "WITH u AS ("
-									   " SELECT u.n, u.member_id, u.streak_type, u.at,"
-									   "  gifq.period_no(s.period, u.at AT TIME ZONE p.timezone) AS period_no"
-									   " FROM unnest($2, $3, $4) WITH ORDINALITY"
-									   "  u(member_id, streak_type, at, n)"
-									   " JOIN gifq.streak_types s ON s.program_id = $1"
-									   "  AND s.streak_type = u.streak_type"
-									   " JOIN gifq.programs p ON p.id = $1),"
-									   " added AS ("
-									   " INSERT INTO gifq.streak_periods (member_id, streak_type, period_no, first_at)"
-									   " SELECT member_id, streak_type, period_no, at FROM u ORDER BY n"
-									   " ON CONFLICT DO NOTHING"
-									   " RETURNING member_id, streak_type, period_no)"
-									   " SELECT u.period_no, EXISTS (SELECT FROM added a"
-									   "  WHERE a.member_id = u.member_id AND a.streak_type = u.streak_type"
-									   "  AND a.period_no = u.period_no)"
-									   " FROM u ORDER BY u.n",
-									   4, period_args),
-				   values, NULL, SPI_OK_SELECT);
-		if ((int) SPI_processed != nhits)
-			elog(ERROR, "streak periods returned " UINT64_FORMAT " rows for %d events",
-				 SPI_processed, nhits);
-		for (int h = 0; h < nhits; h++)
-		{
-			bool		isnull;
-
-			hits[h].period_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[h],
-															SPI_tuptable->tupdesc, 1,
-															&isnull));
-			hits[h].new_period = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[h],
-															SPI_tuptable->tupdesc, 2,
-															&isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		/* a period the statement added is new for its first event only */
-		for (int h = 0; h < nhits; h++)
-			for (int k = 0; k < h && hits[h].new_period; k++)
-				if (hits[k].new_period && hits[k].type == hits[h].type &&
-					hits[k].period_no == hits[h].period_no &&
-					member_ids[hits[k].event] == member_ids[hits[h].event])
-					hits[h].new_period = false;
-
-		/* the members' streaks of those types, as they are */
-		streaks = palloc0(nhits * sizeof(BatchStreak));
-		for (int h = 0; h < nhits; h++)
-		{
-			streaks[h].member_id = members[h];
-			streaks[h].streak_type = names[h];
-			streaks[h].grace = type_grace[hits[h].type];
-		}
-		qsort(streaks, nhits, sizeof(BatchStreak), streak_cmp);
-		for (int h = 0; h < nhits; h++)
-			if (nstreaks == 0 || streak_cmp(&streaks[nstreaks - 1], &streaks[h]) != 0)
-				streaks[nstreaks++] = streaks[h];
-		for (int s = 0; s < nstreaks; s++)
-		{
-			members[s] = streaks[s].member_id;
-			names[s] = streaks[s].streak_type;
-		}
-		values[0] = int8_array(members, nstreaks);
-		values[1] = text_array((const char *const *) names, nstreaks);
-		ledger_run(ledger_plan_generic(&plan_batch_streaks,
-									   "SELECT s.member_id, s.streak_type, s.current_streak,"
-									   " s.longest_streak, s.last_period_no, s.last_qualifying_event"
-									   " FROM gifq.streaks s"
-									   " JOIN unnest($1, $2) u(member_id, streak_type)"
-									   "  ON s.member_id = u.member_id AND s.streak_type = u.streak_type",
-									   2, streak_args),
-				   values, NULL, SPI_OK_SELECT);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	row = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			BatchStreak key;
-			BatchStreak *st;
-
-			key.member_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-			key.streak_type = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
-			st = bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
-			if (st == NULL)
-				elog(ERROR, "streak of member %lld not asked for", (long long) key.member_id);
-			st->exists = true;
-			st->current = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
-			st->longest = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
-			st->last_period_no = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
-			st->last_event = DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
+		memset(&key, 0, sizeof(key));
+		key.member_id = member_ids[hits[h].event];
+		key.type = hits[h].type;
+		key.period_no = hits[h].period_no;
+		a = hash_search(added, &key, HASH_FIND, NULL);
+		hits[h].new_period = a != NULL && !a->claimed;
+		if (a != NULL)
+			a->claimed = true;
 	}
+	hash_destroy(added);
+}
 
-	/* each pair in the batch's order, as the trigger would take it */
+/*
+ * batch_read_streaks
+ *		The members' streaks of the pairs' types, one each, sorted by
+ *		(member, type), as they are before the batch.
+ */
+static int
+batch_read_streaks(const BatchTypes *types, const BatchHit *hits, int nhits,
+				   const int64 *member_ids, BatchStreak **out)
+{
+	static const Oid argtypes[] = {INT8ARRAYOID, TEXTARRAYOID};
+	BatchStreak *streaks = palloc0(Max(nhits, 1) * sizeof(BatchStreak));
+	int			nstreaks = 0;
+	int64	   *members;
+	char	  **names;
+	Datum		values[2];
+
+	for (int h = 0; h < nhits; h++)
+	{
+		streaks[h].member_id = member_ids[hits[h].event];
+		streaks[h].streak_type = types->name[hits[h].type];
+		streaks[h].grace = types->grace[hits[h].type];
+	}
+	qsort(streaks, nhits, sizeof(BatchStreak), streak_cmp);
+	for (int h = 0; h < nhits; h++)
+		if (nstreaks == 0 || streak_cmp(&streaks[nstreaks - 1], &streaks[h]) != 0)
+			streaks[nstreaks++] = streaks[h];
+
+	members = palloc(nstreaks * sizeof(int64));
+	names = palloc(nstreaks * sizeof(char *));
+	for (int s = 0; s < nstreaks; s++)
+	{
+		members[s] = streaks[s].member_id;
+		names[s] = streaks[s].streak_type;
+	}
+	values[0] = int8_array(members, nstreaks);
+	values[1] = text_array((const char *const *) names, nstreaks);
+	ledger_run(ledger_plan_generic(&plan_batch_streaks,
+								   "SELECT s.member_id, s.streak_type, s.current_streak,"
+								   " s.longest_streak, s.last_period_no, s.last_qualifying_event"
+								   " FROM gifq.streaks s"
+								   " JOIN unnest($1, $2) u(member_id, streak_type)"
+								   "  ON s.member_id = u.member_id AND s.streak_type = u.streak_type",
+								   2, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		BatchStreak key;
+		BatchStreak *st;
+
+		key.member_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		key.streak_type = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
+		st = bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
+		if (st == NULL)
+			elog(ERROR, "streak of member %lld not asked for", (long long) key.member_id);
+		st->exists = true;
+		st->current = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		st->longest = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
+		st->last_period_no = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+		st->last_event = DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	*out = streaks;
+	return nstreaks;
+}
+
+/*
+ * batch_apply
+ *		Each pair in the batch's order, as the trigger would take it.
+ */
+static void
+batch_apply(const BatchTypes *types, const BatchHit *hits, int nhits,
+			const int64 *member_ids, const TimestampTz *occurred_at,
+			BatchStreak *streaks, int nstreaks)
+{
 	for (int h = 0; h < nhits; h++)
 	{
 		BatchStreak key;
@@ -626,7 +765,7 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 
 		CHECK_FOR_INTERRUPTS();
 		key.member_id = member_ids[hits[h].event];
-		key.streak_type = type_name[hits[h].type];
+		key.streak_type = types->name[hits[h].type];
 		st = bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
 		if (!hits[h].new_period)
 		{
@@ -659,69 +798,112 @@ streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
 			st->last_event = Max(st->last_event, at);
 		}
 	}
+}
 
-	/* write the changed streaks in one statement, then recount late ones */
+/*
+ * batch_write
+ *		Write the changed streaks in one statement, then recount the late
+ *		ones, in (member, type) order.
+ */
+static void
+batch_write(int64 program_id, const BatchStreak *streaks, int nstreaks)
+{
+	static const Oid argtypes[] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	int64	   *members = palloc(Max(nstreaks, 1) * sizeof(int64));
+	char	  **names = palloc(Max(nstreaks, 1) * sizeof(char *));
+	int32	   *current = palloc(Max(nstreaks, 1) * sizeof(int32));
+	int32	   *longest = palloc(Max(nstreaks, 1) * sizeof(int32));
+	int32	   *last = palloc(Max(nstreaks, 1) * sizeof(int32));
+	TimestampTz *last_event = palloc(Max(nstreaks, 1) * sizeof(TimestampTz));
+	Datum		values[7];
+	int			m = 0;
+
+	for (int i = 0; i < nstreaks; i++)
 	{
-		int64	   *members = palloc(nstreaks * sizeof(int64));
-		char	  **names = palloc(nstreaks * sizeof(char *));
-		int32	   *current = palloc(nstreaks * sizeof(int32));
-		int32	   *longest = palloc(nstreaks * sizeof(int32));
-		int32	   *last = palloc(nstreaks * sizeof(int32));
-		TimestampTz *last_event = palloc(nstreaks * sizeof(TimestampTz));
-		int			m = 0;
-
-		for (int i = 0; i < nstreaks; i++)
-		{
-			if (!streaks[i].changed)
-				continue;
-			members[m] = streaks[i].member_id;
-			names[m] = streaks[i].streak_type;
-			current[m] = streaks[i].current;
-			longest[m] = streaks[i].longest;
-			last[m] = streaks[i].last_period_no;
-			last_event[m] = streaks[i].last_event;
-			m++;
-		}
-		if (m == 0)
-			return;
-		values[0] = Int64GetDatum(program_id);
-		values[1] = int8_array(members, m);
-		values[2] = text_array((const char *const *) names, m);
-		values[3] = int4_array(current, m);
-		values[4] = int4_array(longest, m);
-		values[5] = int4_array(last, m);
-		values[6] = timestamptz_array(last_event, m);
-		ledger_run(ledger_plan_generic(&plan_batch_write,
-									   "INSERT INTO gifq.streaks AS s (member_id, streak_type, program_id,"
-									   "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
-									   " SELECT u.member_id, u.streak_type, $1, u.current_streak,"
-									   "  u.longest_streak, u.last_period_no, u.last_qualifying_event"
-									   " FROM unnest($2, $3, $4, $5, $6, $7) u(member_id, streak_type,"
-									   "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
-									   " ON CONFLICT ON CONSTRAINT streaks_pkey DO UPDATE SET"
-									   "  current_streak = EXCLUDED.current_streak,"
-									   "  longest_streak = EXCLUDED.longest_streak,"
-									   "  last_period_no = EXCLUDED.last_period_no,"
-									   "  last_qualifying_event = EXCLUDED.last_qualifying_event,"
-									   "  updated_at = now()",
-									   7, write_args),
-				   values, NULL, SPI_OK_INSERT);
-		for (int i = 0; i < nstreaks; i++)
-		{
-			StreakEvent ev;
-			StreakHit	hit;
-
-			if (!streaks[i].late)
-				continue;
-			CHECK_FOR_INTERRUPTS();
-			memset(&ev, 0, sizeof(ev));
-			ev.program_id = program_id;
-			ev.member_id = streaks[i].member_id;
-			ev.occurred_at = streaks[i].last_event;
-			hit.streak_type = streaks[i].streak_type;
-			hit.grace = streaks[i].grace;
-			hit.period_no = streaks[i].last_period_no;
-			recount(&ev, &hit);
-		}
+		if (!streaks[i].changed)
+			continue;
+		members[m] = streaks[i].member_id;
+		names[m] = streaks[i].streak_type;
+		current[m] = streaks[i].current;
+		longest[m] = streaks[i].longest;
+		last[m] = streaks[i].last_period_no;
+		last_event[m] = streaks[i].last_event;
+		m++;
 	}
+	if (m == 0)
+		return;
+	values[0] = Int64GetDatum(program_id);
+	values[1] = int8_array(members, m);
+	values[2] = text_array((const char *const *) names, m);
+	values[3] = int4_array(current, m);
+	values[4] = int4_array(longest, m);
+	values[5] = int4_array(last, m);
+	values[6] = timestamptz_array(last_event, m);
+	ledger_run(ledger_plan_generic(&plan_batch_write,
+								   "INSERT INTO gifq.streaks AS s (member_id, streak_type, program_id,"
+								   "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
+								   " SELECT u.member_id, u.streak_type, $1, u.current_streak,"
+								   "  u.longest_streak, u.last_period_no, u.last_qualifying_event"
+								   " FROM unnest($2, $3, $4, $5, $6, $7) u(member_id, streak_type,"
+								   "  current_streak, longest_streak, last_period_no, last_qualifying_event)"
+								   " ON CONFLICT ON CONSTRAINT streaks_pkey DO UPDATE SET"
+								   "  current_streak = EXCLUDED.current_streak,"
+								   "  longest_streak = EXCLUDED.longest_streak,"
+								   "  last_period_no = EXCLUDED.last_period_no,"
+								   "  last_qualifying_event = EXCLUDED.last_qualifying_event,"
+								   "  updated_at = now()",
+								   7, argtypes),
+			   values, NULL, SPI_OK_INSERT);
+	for (int i = 0; i < nstreaks; i++)
+	{
+		StreakEvent ev;
+		StreakHit	hit;
+
+		if (!streaks[i].late)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		memset(&ev, 0, sizeof(ev));
+		ev.program_id = program_id;
+		ev.member_id = streaks[i].member_id;
+		ev.occurred_at = streaks[i].last_event;
+		hit.streak_type = streaks[i].streak_type;
+		hit.grace = streaks[i].grace;
+		hit.period_no = streaks[i].last_period_no;
+		recount(&ev, &hit);
+	}
+}
+
+/*
+ * streaks_record_batch
+ *		Keep the streaks of n events of one program just inserted (in this
+ *		order) with the trigger deferred, giving what the trigger would
+ *		have given event by event: each event's period is added to the
+ *		member's qualifying periods once (the first event of a period gives
+ *		its first_at); a new period after the member's last extends or
+ *		restarts their streak; a later event in a counted period moves only
+ *		the last qualifying event; a new period before the last (a late
+ *		event) has the streak recounted from all its periods, which is what
+ *		the events would have given in order.  The batch's members are
+ *		locked by the caller.  Inside SPI.
+ */
+void
+streaks_record_batch(int64 program_id, int n, const int64 *member_ids,
+					 char *const *event_types, const TimestampTz *occurred_at)
+{
+	BatchTypes	types;
+	BatchHit   *hits;
+	int			nhits;
+	BatchStreak *streaks;
+	int			nstreaks;
+
+	if (n == 0 || !batch_types(program_id, n, event_types, &types))
+		return;
+	nhits = batch_hits(&types, n, event_types, occurred_at, &hits);
+	if (nhits == 0)
+		return;
+	batch_add_periods(&types, hits, nhits, member_ids, occurred_at);
+	nstreaks = batch_read_streaks(&types, hits, nhits, member_ids, &streaks);
+	batch_apply(&types, hits, nhits, member_ids, occurred_at, streaks, nstreaks);
+	batch_write(program_id, streaks, nstreaks);
 }
