@@ -227,6 +227,34 @@ refresh(CounterTable *t)
 }
 
 /*
+ * fetch_by_key
+ *		index_getnext_slot, keeping the place the index entry points to:
+ *		the root of the row's chain of versions.  The fetch moves the scan's
+ *		TID on to the version it finds, which after an update in place is
+ *		one that no later look can start from (a chain is only followed from
+ *		its root), so that TID is no place to remember.
+ */
+static bool
+fetch_by_key(CounterTable *t, ItemPointer root)
+{
+	IndexScanDesc scan = t->scan;
+
+	for (;;)
+	{
+		if (!scan->xs_heap_continue)
+		{
+			ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
+
+			if (tid == NULL)
+				return false;
+			*root = *tid;
+		}
+		if (index_fetch_heap(scan, t->found))
+			return true;
+	}
+}
+
+/*
  * find_counter
  *		Fill t->found with the row of key that the run's snapshot sees, if
  *		any: at its remembered place (places.c), or through the primary key.
@@ -237,6 +265,7 @@ find_counter(CounterTable *t, const Datum *key)
 	ScanKeyData keys[INDEX_MAX_KEYS];
 	PlaceKey	pk;
 	bool		placed = places_key(t->rel, t->nkeys, key, &pk);
+	ItemPointerData root;
 	bool		found;
 
 	if (placed && places_find(t->rel, t->fetch, t->nblocks, t->snapshot, &pk, key,
@@ -246,12 +275,12 @@ find_counter(CounterTable *t, const Datum *key)
 	for (int i = 0; i < t->nkeys; i++)
 		keys[i].sk_argument = key[t->key_columns[i]];
 	index_rescan(t->scan, keys, t->nkeys, NULL, 0);
-	found = index_getnext_slot(t->scan, ForwardScanDirection, t->found);
+	found = fetch_by_key(t, &root);
 	if (found)
 	{
 		slot_getallattrs(t->found);
 		if (placed)
-			places_remember(&pk, &t->scan->xs_heaptid);
+			places_remember(&pk, &root);
 	}
 	return found;
 }
