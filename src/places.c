@@ -2,9 +2,9 @@
  * places.c
  *	  Where a backend last found rows it writes often, to look there first.
  *
- * The leaderboards' rows and counts (counters.c) and the ledger's balance
- * slots (slots.c) are found through their primary keys and replaced, a
- * dozen rows an event.  Finding a row through its primary key is a descent
+ * The leaderboards' rows and counts and the members' streaks (counters.c)
+ * are found through their primary keys and replaced, a dozen rows an
+ * event.  Finding a row through its primary key is a descent
  * of the index from its root: at that many rows, a tenth of an event's
  * CPU.  So each backend remembers where it last found each row (the place
  * its index entry points to: the start of the row's chain of versions,
@@ -37,11 +37,10 @@
 /*
  * Places remembered per backend, forgotten all at once when full.  One
  * takes about 90 bytes: at most about 6 MB.  A backend recording events of
- * members at random keeps about three per member (board row, streak and
- * balance slot) and a few thousand for counts: at 16,384, the limit up to
- * 0.9.0, a program of 10,000 members emptied the table every few seconds,
- * and events cost 5 to 15% more CPU (bench/events' program, measured at 8
- * and 1 clients).
+ * members at random keeps two per member (board row and streak) and a few
+ * thousand for counts: at 16,384, the limit up to 0.9.0, a program of
+ * 10,000 members emptied the table every few seconds, and events cost 5 to
+ * 15% more CPU (bench/events' program, measured at 8 and 1 clients).
  */
 #define PLACES_MAX 65536
 
