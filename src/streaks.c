@@ -543,7 +543,8 @@ batch_types(int64 program_id, int n, char *const *event_types, BatchTypes *types
 		types->event_type[t] = TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull));
 		types->grace[t] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
 		types->period[t] = period_code(TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull)));
-		types->timezone = DatumGetTextPCopy(SPI_getbinval(row, desc, 5, &isnull));
+		if (t == 0)				/* the program's, on every row */
+			types->timezone = DatumGetTextPCopy(SPI_getbinval(row, desc, 5, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return types->n > 0;
@@ -595,11 +596,10 @@ batch_hits(const BatchTypes *types, int n, char *const *event_types,
  *		adds it, as with the trigger; a later event of the batch in the same
  *		period finds it claimed (unclaimed, it would be taken for a late
  *		event: the same streak, recounted at two statements' cost).  The
- *		added rows are matched to the pairs
- *		here, through a hash table: matching them in the statement was a
- *		join the planner could only guess the size of, and a nested loop
- *		over a batch of late events, each adding a period, took the square
- *		of the batch's size.
+ *		added rows are matched to the pairs here, through a hash table:
+ *		matching them in the statement was a join the planner could only
+ *		guess the size of, and a nested loop over a batch of late events,
+ *		each adding a period, took the square of the batch's size.
  */
 static void
 batch_add_periods(const BatchTypes *types, BatchHit *hits, int nhits,
@@ -653,7 +653,7 @@ batch_add_periods(const BatchTypes *types, BatchHit *hits, int nhits,
 		key.member_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
 		key.period_no = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
 		key.type = -1;
-		for (int t = 0; t < types->n; t++)
+		for (int t = 0; t < types->n && key.type < 0; t++)
 			if (strcmp(types->name[t], name) == 0)
 				key.type = t;
 		if (key.type < 0)
