@@ -443,43 +443,39 @@ PG_FUNCTION_INFO_V1(gifq_expire_holds);
  * gifq_expire_holds
  *		Release every hold past its timeout that no other session is
  *		ending right now; returns how many.  For the worker and pg_cron.
- *		Works in batches of up to 1,000 holds, each batch's balance slots
- *		locked up front in the global order.
+ *
+ * All of them are taken in one statement and their balance slots locked
+ * together, in the global order, before any is ended.  Taking them in
+ * batches would lock a later batch's slots after the earlier one's, out
+ * of that order, and deadlock with a transfer waiting on the first
+ * batch; with short timeouts a loop also found new holds falling due
+ * while it waited, and kept going.
  */
 Datum
 gifq_expire_holds(PG_FUNCTION_ARGS)
 {
 	int64	   *due;
 	int			ndue;
-	int64		done = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	for (;;)
+	ledger_run(ledger_plan(&plan_due_holds,
+						   "SELECT transfer_id FROM gifq.holds"
+						   " WHERE status = 'pending' AND expires_at IS NOT NULL"
+						   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
+						   " ORDER BY expires_at FOR UPDATE SKIP LOCKED",
+						   0, NULL),
+			   NULL, NULL, SPI_OK_SELECT);
+	due = result_ids(&ndue);
+	if (ndue > 0)
+		lock_slots_of(due, ndue);
+	for (int i = 0; i < ndue; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		ledger_run(ledger_plan(&plan_due_holds,
-							   "SELECT transfer_id FROM gifq.holds"
-							   " WHERE status = 'pending' AND expires_at IS NOT NULL"
-							   " AND expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-							   " ORDER BY expires_at LIMIT 1000"
-							   " FOR UPDATE SKIP LOCKED",
-							   0, NULL),
-				   NULL, NULL, SPI_OK_SELECT);
-		due = result_ids(&ndue);
-		if (ndue == 0)
-			break;
-		lock_slots_of(due, ndue);
-		for (int i = 0; i < ndue; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			hold_end(due[i], HOLD_EXPIRE, NULL, false);
-			done++;
-		}
-		pfree(due);
+		hold_end(due[i], HOLD_EXPIRE, NULL, false);
 	}
 	SPI_finish();
-	PG_RETURN_INT32((int32) Min(done, PG_INT32_MAX));
+	PG_RETURN_INT32(ndue);
 }
 
 PG_FUNCTION_INFO_V1(gifq_void_holds);
