@@ -1,5 +1,7 @@
--- gifq--0.9.0--0.10.0.sql: expiries keep the global lock order.  (The
--- rest is C: gifq_expire_holds takes every due hold at once.)
+-- gifq--0.9.0--0.10.0.sql: expiries keep the global lock order: each
+-- locks every balance row it will change, in (account, slot) order, before
+-- it changes any.  (The rest is C: gifq_expire_holds takes every due hold
+-- at once.)
 
 \echo Use "ALTER EXTENSION gifq UPDATE TO '0.10.0'" to load this file. \quit
 
@@ -40,4 +42,50 @@ BEGIN
 		'expires_at', r.expires_at))
 	FROM gifq.rewards r WHERE r.id = ANY (ids) ORDER BY r.id;
 	RETURN cardinality(ids);
+END $$;
+
+------------------------------------------------------------------------
+-- gifq_expire_points: every balance row locked before the first transfer
+------------------------------------------------------------------------
+
+-- Until 0.9.0 it locked each account with points due just before moving
+-- them, in account order: after the first, it held the breakage account
+-- while it locked the next member, out of the global order.  A
+-- transaction holding that member and waiting for the breakage account (a
+-- transfer to it by hand) deadlocked with it.  Now the accounts, and the
+-- breakage account each gives its points to (made if missing), are found
+-- first and all their balance rows locked in the global order; the lots
+-- are read after the lock, as before, so they are final.
+CREATE OR REPLACE FUNCTION @extschema@.gifq_expire_points() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	accounts bigint[];
+	breakage bigint[];
+	currencies text[];
+	due bigint;
+	n integer := 0;
+BEGIN
+	SELECT array_agg(d.account_id ORDER BY d.account_id),
+		array_agg(gifq.system_account(d.program_id, 'breakage', d.currency) ORDER BY d.account_id),
+		array_agg(d.currency ORDER BY d.account_id)
+	INTO accounts, breakage, currencies
+	FROM (SELECT DISTINCT l.account_id, l.program_id, a.currency
+		FROM gifq.point_lots l JOIN gifq.accounts a ON a.id = l.account_id
+		WHERE l.remaining > 0 AND l.expires_at <= now()) d;
+	IF accounts IS NULL THEN
+		RETURN 0;
+	END IF;
+	PERFORM 1 FROM gifq.account_slots s
+	WHERE s.account_id = ANY (accounts || breakage)
+	ORDER BY s.account_id, s.slot FOR NO KEY UPDATE;
+	FOR i IN 1 .. cardinality(accounts) LOOP
+		SELECT sum(l.remaining) INTO due FROM gifq.point_lots l
+		WHERE l.account_id = accounts[i] AND l.remaining > 0 AND l.expires_at <= now();
+		CONTINUE WHEN coalesce(due, 0) = 0;
+		PERFORM @extschema@.gifq_transfer(accounts[i], breakage[i],
+			@extschema@.gifq_from_minor_units(due, currencies[i]),
+			NULL, false, NULL, jsonb_build_object('points_expired', true));
+		n := n + 1;
+	END LOOP;
+	RETURN n;
 END $$;

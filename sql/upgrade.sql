@@ -125,12 +125,19 @@ FROM pg_extension e, unnest(e.extconfig) x LEFT JOIN pg_class c ON c.oid = x
 WHERE e.extname = 'gifq';
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- rewards sent under 0.9.0 that are past their expiry: 0.10.0 voids them
--- all in one statement, each once, and their value is back in the funding
+-- all in one statement, each once, and their value is back in the funding;
 SELECT gifq_fund('upgraded', '3.00 USD', 'k3') > 0 AS funded;
 SELECT (gifq_program_balance('upgraded')).available AS funding_before;
 SELECT count(*) AS sent FROM generate_series(1, 3) i,
 	gifq_send_reward('upgraded', 'late' || i || '@example.com', '1.00 USD', 'rw-exp-' || i,
 		expires_at => clock_timestamp() + interval '10 milliseconds');
+-- and points earned under 0.9.0 that are due: 0.10.0 moves them to
+-- breakage, having locked every balance row first
+SELECT gifq_set_points_expiry('upgraded', '30 days');
+SELECT gifq_transfer(gifq_account('upgraded', NULL, 'issuance'),
+	gifq_account('upgraded', 'new-member'), '7 PTS') > 0 AS earned;
+UPDATE gifq.point_lots SET expires_at = now() - interval '1 hour'
+WHERE expires_at < now() + interval '31 days';
 ALTER EXTENSION gifq UPDATE TO '0.10.0';
 SELECT extversion FROM pg_extension WHERE extname = 'gifq';
 SELECT pg_sleep(0.05);
@@ -138,6 +145,9 @@ SELECT gifq_expire_rewards() AS expired;
 SELECT gifq_expire_rewards() AS expired_again;
 SELECT status, count(*) FROM gifq.rewards GROUP BY 1 ORDER BY 1;
 SELECT (gifq_program_balance('upgraded')).available AS funding_after;
+SELECT gifq_expire_points() AS accounts_expired;
+SELECT gifq_expire_points() AS accounts_expired_again;
+SELECT amount, currency FROM gifq.transfers WHERE metadata ? 'points_expired';
 SELECT count(*) AS problems FROM gifq_ledger_verify();
 -- every object of a fresh install exists after the update, and no other
 SELECT count(*) AS objects FROM pg_depend
