@@ -89,3 +89,15 @@ BEGIN
 	END LOOP;
 	RETURN n;
 END $$;
+
+------------------------------------------------------------------------
+-- gifq.streak_runs: counted in C, as late events count
+------------------------------------------------------------------------
+
+-- A late event's streak has been recounted in C since 0.9.0's library
+-- (src/streaks.c), while gifq_define_streak, when a type's grace changes,
+-- still recounted its streaks with this SQL function: two codings of one
+-- rule.  Now the function is that C, with the same arguments and result.
+CREATE OR REPLACE FUNCTION gifq.streak_runs(_member_id bigint, _streak_type text, _grace integer,
+	OUT current_streak integer, OUT longest_streak integer)
+	AS 'MODULE_PATHNAME', 'gifq_streak_runs' LANGUAGE C STABLE STRICT;

@@ -44,6 +44,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -244,25 +245,21 @@ count_runs(const int32 *periods, int n, int32 grace, int32 *current, int32 *long
 }
 
 /*
- * recount
- *		An event that arrived late: recount the streak from all the
- *		member's periods.  The periods are read by a kept plan and counted
- *		here: the SQL function gifq.streak_runs, which did this before, was
- *		parsed and planned anew on every call, most of a late event's cost.
+ * read_runs
+ *		A member's streak of a type recounted from all their stored
+ *		periods, read by a kept plan and counted by count_runs.
  */
 static void
-recount(const StreakEvent *ev, const StreakHit *hit)
+read_runs(int64 member_id, Datum streak_type, int32 grace,
+		  int32 *current, int32 *longest)
 {
 	static const Oid read_args[] = {INT8OID, TEXTOID};
-	static const Oid write_args[] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[5];
+	Datum		values[2];
 	int32	   *periods;
 	int			n;
-	int32		current;
-	int32		longest;
 
-	values[0] = Int64GetDatum(ev->member_id);
-	values[1] = CStringGetTextDatum(hit->streak_type);
+	values[0] = Int64GetDatum(member_id);
+	values[1] = streak_type;
 	ledger_run(ledger_plan(&plan_recount_read,
 						   "SELECT p.period_no FROM gifq.streak_periods p"
 						   " WHERE p.member_id = $1 AND p.streak_type = $2"
@@ -272,7 +269,7 @@ recount(const StreakEvent *ev, const StreakHit *hit)
 	n = (int) SPI_processed;
 	if (n == 0)
 		elog(ERROR, "streak \"%s\" of member %lld has no periods to recount",
-			 hit->streak_type, (long long) ev->member_id);
+			 TextDatumGetCString(streak_type), (long long) member_id);
 	periods = palloc(n * sizeof(int32));
 	for (int i = 0; i < n; i++)
 	{
@@ -282,9 +279,28 @@ recount(const StreakEvent *ev, const StreakHit *hit)
 												 SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
-	count_runs(periods, n, hit->grace, &current, &longest);
+	count_runs(periods, n, grace, current, longest);
 	pfree(periods);
+}
 
+/*
+ * recount
+ *		An event that arrived late: recount the streak from all the
+ *		member's periods, in C: the SQL function gifq.streak_runs, which
+ *		did this before 0.10.0, was parsed and planned anew on every call,
+ *		most of a late event's cost.
+ */
+static void
+recount(const StreakEvent *ev, const StreakHit *hit)
+{
+	static const Oid write_args[] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[5];
+	int32		current;
+	int32		longest;
+
+	values[0] = Int64GetDatum(ev->member_id);
+	values[1] = CStringGetTextDatum(hit->streak_type);
+	read_runs(ev->member_id, values[1], hit->grace, &current, &longest);
 	values[2] = Int32GetDatum(current);
 	values[3] = Int32GetDatum(longest);
 	values[4] = TimestampTzGetDatum(ev->occurred_at);
@@ -295,6 +311,37 @@ recount(const StreakEvent *ev, const StreakHit *hit)
 						   " WHERE s.member_id = $1 AND s.streak_type = $2",
 						   5, write_args),
 			   values, NULL, SPI_OK_UPDATE);
+}
+
+PG_FUNCTION_INFO_V1(gifq_streak_runs);
+
+/*
+ * gifq_streak_runs
+ *		gifq.streak_runs(member_id, streak_type, grace) returns
+ *		(current_streak, longest_streak): the streak recounted from all its
+ *		periods under a grace, as a late event recounts it.
+ *		gifq_define_streak recounts a type's streaks with it when their
+ *		grace changes, so both count runs with the same code.  STRICT.
+ */
+Datum
+gifq_streak_runs(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int32		current;
+	int32		longest;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "gifq.streak_runs must return a row");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	read_runs(PG_GETARG_INT64(0), PG_GETARG_DATUM(1), PG_GETARG_INT32(2),
+			  &current, &longest);
+	SPI_finish();
+	values[0] = Int32GetDatum(current);
+	values[1] = Int32GetDatum(longest);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*

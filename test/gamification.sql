@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(287);
+SELECT plan(292);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -749,7 +749,7 @@ SELECT results_eq($$SELECT idempotency_key, points_awarded, balance::text
 ------------------------------------------------------------------------
 
 SELECT gifq_create_program('tap-st', 'USD', 'PTS', 100, 'Europe/Paris');
-SELECT gifq_upsert_member('tap-st', m) FROM unnest(ARRAY['in', 'late', 'wk', 'mo', 'gr', 'now', 'none']) m;
+SELECT gifq_upsert_member('tap-st', m) FROM unnest(ARRAY['in', 'late', 'wk', 'mo', 'gr', 'gr2', 'now', 'none']) m;
 SELECT gifq_define_streak('tap-st', 'daily', 'login', 'day', 1);
 SELECT gifq_define_streak('tap-st', 'weekly', 'login', 'week', 0);
 SELECT gifq_define_streak('tap-st', 'monthly', 'login', 'month', 0);
@@ -843,6 +843,17 @@ SELECT pg_temp.logins('gr', 'visit', ARRAY['2026-03-02 09:00', '2026-03-03 09:00
 SELECT is(pg_temp.stored('gr', 'strict'), '3/3', 'grace: without grace a missed day splits 2 + 3');
 SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 1);
 SELECT is(pg_temp.stored('gr', 'strict'), '5/5', 'grace: raised to 1, the streak is recounted as one run of 5');
+-- runs of 3 and then 2 without grace: the current streak is the last run
+SELECT pg_temp.logins('gr2', 'visit', ARRAY['2026-03-02 09:00', '2026-03-03 09:00', '2026-03-04 09:00',
+	'2026-03-06 09:00', '2026-03-07 09:00']);
+SELECT is(pg_temp.stored('gr2', 'strict'), '5/5', 'grace: under a grace of 1 the gap is bridged');
+SELECT gifq_define_streak('tap-st', 'strict', 'visit', 'day', 0);
+SELECT is(pg_temp.stored('gr', 'strict'), '3/3', 'grace: lowered to 0, the streak splits again into 2 + 3');
+SELECT is(pg_temp.stored('gr2', 'strict'), '2/3', 'grace: lowered to 0, current is the last run (2), longest the first (3)');
+SELECT is((SELECT format('%s/%s', r.current_streak, r.longest_streak)
+	FROM gifq.members m, gifq.streak_runs(m.id, 'strict', 2) r WHERE m.external_id = 'gr2'),
+	'5/5', 'gifq.streak_runs: counts the stored periods under any grace, and changes nothing');
+SELECT is(pg_temp.stored('gr2', 'strict'), '2/3', 'gifq.streak_runs: the stored streak is unchanged');
 
 ------------------------------------------------------------------------
 -- thresholds firing
