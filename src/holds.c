@@ -483,9 +483,9 @@ PG_FUNCTION_INFO_V1(gifq_void_holds);
 /*
  * gifq_void_holds
  *		gifq.void_holds(holds bigint[]) returns integer: void every hold
- *		named that is still pending, together (gifq_expire_rewards' batches
- *		of reward holds); returns how many.  For holds without a timeout:
- *		unlike gifq_void it does not refuse one past its timeout.
+ *		named that is still pending, together (gifq_expire_rewards' reward
+ *		holds); returns how many.  For holds without a timeout: unlike
+ *		gifq_void it does not refuse one past its timeout.
  *
  * The holds and their slots are locked as gifq_end_holds locks them.  Then
  * one statement writes a void transfer per hold and marks the holds
@@ -493,7 +493,10 @@ PG_FUNCTION_INFO_V1(gifq_void_holds);
  * history entry names the void when it is the slot's only one): ending
  * them one by one changes a shared slot once per hold, and each change
  * walks the versions the transaction made before.  Releasing what is held
- * takes no room, so nothing is refused.  STRICT.
+ * takes no room, so nothing is refused.  The slots and amounts are read
+ * back through the voids' holds by their keys: joining the voids to the
+ * first CTE ran as a nested loop over two CTE scans (the generic plan
+ * expects a short array), quadratic in the holds.  STRICT.
  */
 Datum
 gifq_void_holds(PG_FUNCTION_ARGS)
@@ -526,8 +529,8 @@ gifq_void_holds(PG_FUNCTION_ARGS)
 	 */
 	ledger_run(ledger_plan_generic(&plan_void,
 								   "WITH h AS ("
-								   " SELECT h.transfer_id, h.debit_slot, h.credit_slot, t.program_id,"
-								   "  t.debit_account_id, t.credit_account_id, t.amount, t.currency"
+								   " SELECT h.transfer_id, t.program_id, t.debit_account_id,"
+								   "  t.credit_account_id, t.currency"
 								   " FROM gifq.holds h JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) h.transfer_id"
 								   " WHERE h.transfer_id OPERATOR(pg_catalog.=) ANY ($1)"
 								   " AND h.status OPERATOR(pg_catalog.=) 'pending'),"
@@ -537,15 +540,17 @@ gifq_void_holds(PG_FUNCTION_ARGS)
 								   "  currency, transfer_id FROM h ORDER BY transfer_id"
 								   " RETURNING id, pending_id),"
 								   " u AS (UPDATE gifq.holds x SET status = 'voided', resolved_by = v.id"
-								   "  FROM v WHERE x.transfer_id OPERATOR(pg_catalog.=) v.pending_id)"
+								   "  FROM v WHERE x.transfer_id OPERATOR(pg_catalog.=) v.pending_id),"
+								   " e AS (SELECT v.id, t.debit_account_id, t.credit_account_id,"
+								   "  x.debit_slot, x.credit_slot, t.amount"
+								   "  FROM v JOIN gifq.holds x ON x.transfer_id OPERATOR(pg_catalog.=) v.pending_id"
+								   "  JOIN gifq.transfers t ON t.id OPERATOR(pg_catalog.=) v.pending_id)"
 								   " SELECT s.account_id, s.slot, sum(s.debits)::bigint, sum(s.credits)::bigint,"
 								   "  CASE WHEN count(*) OPERATOR(pg_catalog.=) 1 THEN max(s.id) ELSE 0 END"
-								   " FROM (SELECT h.debit_account_id AS account_id, h.debit_slot AS slot,"
-								   "   h.amount AS debits, 0::bigint AS credits, v.id"
-								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id"
+								   " FROM (SELECT e.debit_account_id AS account_id, e.debit_slot AS slot,"
+								   "   e.amount AS debits, 0::bigint AS credits, e.id FROM e"
 								   "  UNION ALL"
-								   "  SELECT h.credit_account_id, h.credit_slot, 0::bigint, h.amount, v.id"
-								   "  FROM h JOIN v ON v.pending_id OPERATOR(pg_catalog.=) h.transfer_id) s"
+								   "  SELECT e.credit_account_id, e.credit_slot, 0::bigint, e.amount, e.id FROM e) s"
 								   " GROUP BY s.account_id, s.slot ORDER BY s.account_id, s.slot",
 								   1, argtypes),
 			   values, NULL, SPI_OK_SELECT);
