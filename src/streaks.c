@@ -286,24 +286,24 @@ read_runs(int64 member_id, Datum streak_type, int32 grace,
 /*
  * recount
  *		An event that arrived late: recount the streak from all the
- *		member's periods, in C: the SQL function gifq.streak_runs, which
+ *		member's periods, in C: the SQL coding of gifq.streak_runs, which
  *		did this before 0.10.0, was parsed and planned anew on every call,
  *		most of a late event's cost.
  */
 static void
-recount(const StreakEvent *ev, const StreakHit *hit)
+recount(int64 member_id, const char *streak_type, int32 grace, TimestampTz occurred_at)
 {
 	static const Oid write_args[] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[5];
 	int32		current;
 	int32		longest;
 
-	values[0] = Int64GetDatum(ev->member_id);
-	values[1] = CStringGetTextDatum(hit->streak_type);
-	read_runs(ev->member_id, values[1], hit->grace, &current, &longest);
+	values[0] = Int64GetDatum(member_id);
+	values[1] = CStringGetTextDatum(streak_type);
+	read_runs(member_id, values[1], grace, &current, &longest);
 	values[2] = Int32GetDatum(current);
 	values[3] = Int32GetDatum(longest);
-	values[4] = TimestampTzGetDatum(ev->occurred_at);
+	values[4] = TimestampTzGetDatum(occurred_at);
 	ledger_run(ledger_plan(&plan_recount,
 						   "UPDATE gifq.streaks s SET current_streak = $3, longest_streak = $4,"
 						   " last_qualifying_event = GREATEST(s.last_qualifying_event, $5),"
@@ -471,7 +471,7 @@ gifq_streak_event(PG_FUNCTION_ARGS)
 		if (!add_period(&ev, &hits[i]))
 			note_same_period(&ev, &hits[i]);
 		else if (!extend(&ev, &hits[i]))
-			recount(&ev, &hits[i]);
+			recount(ev.member_id, hits[i].streak_type, hits[i].grace, ev.occurred_at);
 	}
 	if (last.open)
 		counters_close(&last.t);
@@ -904,20 +904,11 @@ batch_write(int64 program_id, const BatchStreak *streaks, int nstreaks)
 			   values, NULL, SPI_OK_INSERT);
 	for (int i = 0; i < nstreaks; i++)
 	{
-		StreakEvent ev;
-		StreakHit	hit;
-
 		if (!streaks[i].late)
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		memset(&ev, 0, sizeof(ev));
-		ev.program_id = program_id;
-		ev.member_id = streaks[i].member_id;
-		ev.occurred_at = streaks[i].last_event;
-		hit.streak_type = streaks[i].streak_type;
-		hit.grace = streaks[i].grace;
-		hit.period_no = streaks[i].last_period_no;
-		recount(&ev, &hit);
+		recount(streaks[i].member_id, streaks[i].streak_type, streaks[i].grace,
+				streaks[i].last_event);
 	}
 }
 
