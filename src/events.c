@@ -75,6 +75,9 @@ static SPIPlanPtr plan_counts;
 static SPIPlanPtr plan_take;
 static SPIPlanPtr plan_insert;
 
+/* the details of this backend's last event (event_details.c) */
+static EventDetailsCache details_cache;
+
 /* The member's row and what the first statement reads with it. */
 typedef struct EventTarget
 {
@@ -927,7 +930,6 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 	StringInfoData rule_detail;
 	StringInfoData applied;
 	StringInfoData skipped;
-	StringInfoData details;
 
 	memset(&t, 0, sizeof(t));
 	at = call->occurred_given ? call->occurred_at : GetCurrentTransactionStartTimestamp();
@@ -952,19 +954,10 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 	if (points > 0)
 		transfer_id = post_points(&t, call->event_type, points);
 
-	initStringInfo(&details);
-	appendStringInfo(&details, "{\"rule\": %s, \"challenges\": %s,"
-					 " \"skipped_challenges\": %s, \"transfer_id\": ",
-					 rule_detail.data, applied.data, skipped.data);
-	if (transfer_id != 0)
-		appendStringInfo(&details, INT64_FORMAT "}", transfer_id);
-	else
-		appendStringInfoString(&details, "null}");
-
 	result->event_id = t.new_id;
 	result->points = points;
-	result->details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														 CStringGetDatum(details.data)));
+	result->details = events_details(&details_cache, TopMemoryContext, rule_detail.data,
+									 applied.data, skipped.data, transfer_id);
 	result->balance = insert_telling_triggers(&t, call, at, base, points, transfer_id,
 											  result->details);
 	memcpy(result->balance_code, t.points_code, GIFQ_CURRENCY_LEN);

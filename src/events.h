@@ -113,6 +113,22 @@ extern const EventSettings *event_settings(int64 program_id, const char *event_t
 	"ARRAY(SELECT t.points FROM gifq.thresholds t WHERE t.program_id = p.id)," \
 	" EXISTS (SELECT 1 FROM gifq.points_expiry x WHERE x.program_id = p.id)"
 
+/* The last details text parsed, kept for the next event (event_details.c). */
+typedef struct EventDetailsCache
+{
+	MemoryContext cxt;			/* holds all below */
+	char	   *rule;			/* the texts the tree was parsed from */
+	char	   *applied;
+	char	   *skipped;
+	JsonbValue *tree;			/* the details, in memory */
+	JsonbValue *transfer_id;	/* the tree's "transfer_id" value */
+} EventDetailsCache;
+
+/* event_details.c */
+extern Jsonb *events_details(EventDetailsCache *cache, MemoryContext parent,
+							 const char *rule, const char *applied,
+							 const char *skipped, int64 transfer_id);
+
 /* events.c */
 extern void events_read_thresholds(Datum array, Datum expiring, EventThresholds *t);
 extern void events_post(const TransferRequest *reqs, int n, const LedgerAccount *loaded,

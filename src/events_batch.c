@@ -1297,6 +1297,7 @@ static void
 write_out(Batch *b, const int64 *ids, EventResult *results)
 {
 	Jsonb	  **details = palloc0(b->n * sizeof(Jsonb *));
+	EventDetailsCache cache;
 
 	insert_transfers(b, ids);
 	apply_balances(b);
@@ -1313,28 +1314,23 @@ write_out(Batch *b, const int64 *ids, EventResult *results)
 		e->balance = e->member->balance;
 		e->member->balance -= e->points;
 	}
+	memset(&cache, 0, sizeof(cache));
 	for (int i = 0; i < b->n; i++)
 	{
 		BatchEvent *e = &b->events[i];
-		StringInfoData d;
 
 		if (e->first != i || e->before != NULL)
 			continue;
-		initStringInfo(&d);
-		appendStringInfo(&d, "{\"rule\": %s, \"challenges\": %s,"
-						 " \"skipped_challenges\": %s, \"transfer_id\": ",
-						 e->rule_detail, e->applied, e->skipped);
-		if (e->transfer_id != 0)
-			appendStringInfo(&d, INT64_FORMAT "}", e->transfer_id);
-		else
-			appendStringInfoString(&d, "null}");
-		details[i] = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(d.data)));
+		details[i] = events_details(&cache, CurrentMemoryContext, e->rule_detail,
+									e->applied, e->skipped, e->transfer_id);
 		results[i].event_id = ids[i];
 		results[i].points = e->points;
 		results[i].balance = e->balance;
 		results[i].details = details[i];
 		memcpy(results[i].balance_code, b->points_code, GIFQ_CURRENCY_LEN);
 	}
+	if (cache.cxt != NULL)
+		MemoryContextDelete(cache.cxt);
 	insert_events(b, ids, details);
 	for (int i = 0; i < b->n; i++)
 	{
