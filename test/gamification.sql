@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(292);
+SELECT plan(295);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -1327,6 +1327,39 @@ SELECT results_eq($$SELECT v.k, e.points_awarded FROM (VALUES
 	$$VALUES ('now', 40::bigint), ('40 days ago', 30), ('10 days ago', 20), ('now again', 40),
 		('90 days ago', 10)$$,
 	'challenges: a current event gets the running challenge, late ones those that ran when they occurred, cached or not');
+
+-- an event's details are parsed from text once per text (event_details.c)
+-- and the transfer set in the kept tree: each event's are the jsonb its
+-- text gives, name its own transfer, and follow a change of the rule
+SELECT gifq_create_program('tap-det', 'USD', 'PTS', 100, 'UTC') IS NOT NULL AS det_program;
+SELECT gifq_upsert_member('tap-det', 'd1', NULL, NULL) IS NOT NULL AS d1;
+SELECT gifq_set_rule('tap-det', 'x', 10);
+SELECT gifq_set_rule('tap-det', 'y', 0);
+CREATE TEMP TABLE det AS
+	SELECT 1 AS n, d.* FROM gifq_record_event('tap-det', 'd1', 'x', 'det-1') d;
+INSERT INTO det SELECT 2, d.* FROM gifq_record_event('tap-det', 'd1', 'x', 'det-2') d;
+INSERT INTO det SELECT 3, d.* FROM gifq_record_event('tap-det', 'd1', 'y', 'det-3') d;
+SELECT gifq_set_rule('tap-det', 'x', 15);
+INSERT INTO det SELECT 4, d.* FROM gifq_record_event('tap-det', 'd1', 'x', 'det-4') d;
+INSERT INTO det SELECT 5 + row_number() OVER (), d.event_id, d.points_awarded, d.balance, d.details
+	FROM gifq_record_events('tap-det', '[
+		{"member": "d1", "event_type": "x", "idempotency_key": "det-5"},
+		{"member": "d1", "event_type": "y", "idempotency_key": "det-6"},
+		{"member": "d1", "event_type": "x", "idempotency_key": "det-7"}]') d;
+SELECT results_eq($$SELECT d.n, d.details->'rule'->>'points', d.details->>'transfer_id' IS NULL,
+		d.details->'transfer_id' = to_jsonb(e.transfer_id) OR e.transfer_id IS NULL
+	FROM det d JOIN gifq.events e ON e.id = d.event_id ORDER BY d.n$$,
+	$$VALUES (1, '10', false, true), (2, '10', false, true), (3, '0', true, true),
+		(4, '15', false, true), (6, '15', false, true), (7, '0', true, true), (8, '15', false, true)$$,
+	'details: each event''s rule as it was, its own transfer, none without points');
+SELECT is((SELECT count(*) FROM gifq.events e
+	WHERE e.program_id = (SELECT id FROM gifq.programs WHERE code = 'tap-det')
+		AND (e.details::text <> e.details::text::jsonb::text
+			OR pg_column_size(e.details) <> pg_column_size(e.details::text::jsonb))), 0::bigint,
+	'details: stored as the jsonb their text gives');
+SELECT is((SELECT count(*) FROM det d JOIN gifq.events e ON e.id = d.event_id
+	WHERE d.details IS DISTINCT FROM e.details), 0::bigint,
+	'details: returned as stored');
 
 SELECT * FROM finish();
 ROLLBACK;
