@@ -75,9 +75,6 @@ static SPIPlanPtr plan_counts;
 static SPIPlanPtr plan_take;
 static SPIPlanPtr plan_insert;
 
-/* the details of this backend's last event (event_details.c) */
-static EventDetailsCache details_cache;
-
 /* The member's row and what the first statement reads with it. */
 typedef struct EventTarget
 {
@@ -956,8 +953,8 @@ events_record_one(const char *program, const EventCall *call, EventResult *resul
 
 	result->event_id = t.new_id;
 	result->points = points;
-	result->details = events_details(&details_cache, TopMemoryContext, rule_detail.data,
-									 applied.data, skipped.data, transfer_id);
+	result->details = events_details(rule_detail.data, applied.data, skipped.data,
+									 transfer_id);
 	result->balance = insert_telling_triggers(&t, call, at, base, points, transfer_id,
 											  result->details);
 	memcpy(result->balance_code, t.points_code, GIFQ_CURRENCY_LEN);

@@ -113,7 +113,7 @@ extern const EventSettings *event_settings(int64 program_id, const char *event_t
 	"ARRAY(SELECT t.points FROM gifq.thresholds t WHERE t.program_id = p.id)," \
 	" EXISTS (SELECT 1 FROM gifq.points_expiry x WHERE x.program_id = p.id)"
 
-/* The last details text parsed, kept for the next event (event_details.c). */
+/* A batch's last details text parsed, kept for its next event (event_details.c). */
 typedef struct EventDetailsCache
 {
 	MemoryContext cxt;			/* holds all below */
@@ -125,9 +125,12 @@ typedef struct EventDetailsCache
 } EventDetailsCache;
 
 /* event_details.c */
-extern Jsonb *events_details(EventDetailsCache *cache, MemoryContext parent,
-							 const char *rule, const char *applied,
+extern Jsonb *events_details(const char *rule, const char *applied,
 							 const char *skipped, int64 transfer_id);
+extern Jsonb *events_details_cached(EventDetailsCache *cache, const char *rule,
+									const char *applied, const char *skipped,
+									int64 transfer_id);
+extern void events_details_forget(EventDetailsCache *cache);
 
 /* events.c */
 extern void events_read_thresholds(Datum array, Datum expiring, EventThresholds *t);

@@ -1321,16 +1321,15 @@ write_out(Batch *b, const int64 *ids, EventResult *results)
 
 		if (e->first != i || e->before != NULL)
 			continue;
-		details[i] = events_details(&cache, CurrentMemoryContext, e->rule_detail,
-									e->applied, e->skipped, e->transfer_id);
+		details[i] = events_details_cached(&cache, e->rule_detail, e->applied,
+										   e->skipped, e->transfer_id);
 		results[i].event_id = ids[i];
 		results[i].points = e->points;
 		results[i].balance = e->balance;
 		results[i].details = details[i];
 		memcpy(results[i].balance_code, b->points_code, GIFQ_CURRENCY_LEN);
 	}
-	if (cache.cxt != NULL)
-		MemoryContextDelete(cache.cxt);
+	events_details_forget(&cache);
 	insert_events(b, ids, details);
 	for (int i = 0; i < b->n; i++)
 	{

@@ -1328,9 +1328,10 @@ SELECT results_eq($$SELECT v.k, e.points_awarded FROM (VALUES
 		('90 days ago', 10)$$,
 	'challenges: a current event gets the running challenge, late ones those that ran when they occurred, cached or not');
 
--- an event's details are parsed from text once per text (event_details.c)
--- and the transfer set in the kept tree: each event's are the jsonb its
--- text gives, name its own transfer, and follow a change of the rule
+-- a batch parses its events' details once per text (event_details.c) and
+-- sets the transfer in the kept tree: each event's details, single or in
+-- a batch, are the jsonb their text gives, name their own transfer, and
+-- follow the rule and the event type
 SELECT gifq_create_program('tap-det', 'USD', 'PTS', 100, 'UTC') IS NOT NULL AS det_program;
 SELECT gifq_upsert_member('tap-det', 'd1', NULL, NULL) IS NOT NULL AS d1;
 SELECT gifq_set_rule('tap-det', 'x', 10);
