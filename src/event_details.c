@@ -40,9 +40,12 @@ static char *
 details_text(const char *rule, const char *applied, const char *skipped,
 			 int64 transfer_id)
 {
+	char		transfer[MAXINT8LEN + 1] = "null";
+
+	if (transfer_id != 0)
+		pg_lltoa(transfer_id, transfer);
 	return psprintf("{\"rule\": %s, \"challenges\": %s, \"skipped_challenges\": %s,"
-					" \"transfer_id\": %s}", rule, applied, skipped,
-					transfer_id != 0 ? psprintf(INT64_FORMAT, transfer_id) : "null");
+					" \"transfer_id\": %s}", rule, applied, skipped, transfer);
 }
 
 /*
