@@ -17,7 +17,7 @@
 -- clock_timestamp(), so times are captured with clock_timestamp() between
 -- statements.
 BEGIN;
-SELECT plan(294);
+SELECT plan(296);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -876,6 +876,14 @@ SELECT lives_ok(format('SELECT gifq_transfer(%s, %s, %L)', pg_temp.id('hot_f'), 
 SELECT throws_ok(format('SELECT gifq_transfer(%s, %s, %L)', pg_temp.id('hot_f'), pg_temp.id('hot_pay'), '0.01 USD'),
 	'QG107', NULL, 'slots: the account is empty: QG107');
 SELECT is(pg_temp.bal(pg_temp.id('hot_f')), '30.00 USD|30.00 USD|0.00 USD|0.00 USD', 'slots: nothing available');
+-- gifq.rebalance for more than the whole account: its first attempt ends
+-- in QG199, raised and caught inside (test/specs/ledger_rebalance_wait.spec
+-- shows the wait for busy slots that follows), and the call says no
+-- without moving any room
+SELECT is(gifq.rebalance(pg_temp.id('hot_f'), 0, 1, true), false,
+	'slots: rebalance for a cent more than the account holds ends its first attempt in QG199 and says no');
+SELECT is((SELECT sum(r) FROM pg_temp.rooms(pg_temp.id('hot_f')) r), 0::numeric,
+	'slots: the refused rebalance moved no room');
 SELECT lives_ok(format('SELECT gifq_post(%s, %L)', pg_temp.id('hot_h'), '12.00 USD'),
 	'slots: the hold is posted in part on its own slot');
 SELECT is(pg_temp.bal(pg_temp.id('hot_f')), '18.00 USD|0.00 USD|0.00 USD|18.00 USD', 'slots: 18.00 back');
