@@ -48,6 +48,7 @@
 #include "scope.h"
 #include "money.h"
 #include "recording.h"
+#include "statistics.h"
 
 #include "access/xact.h"
 #include "common/int.h"
@@ -1181,6 +1182,7 @@ gifq_record_event(PG_FUNCTION_ARGS)
 		call.occurred_at = PG_GETARG_TIMESTAMPTZ(4);
 	call.attributes = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 
+	statistics_keep_current(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (program == NULL)
@@ -1266,6 +1268,8 @@ gifq_record_events(PG_FUNCTION_ARGS)
 	int			previous;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* a batch adds many rows: look at every call */
+	statistics_keep_current(true);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	program_id = events_program_id(program);

@@ -34,6 +34,7 @@
 #include "ledger.h"
 #include "money.h"
 #include "scope.h"
+#include "statistics.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -972,6 +973,7 @@ gifq_transfer(PG_FUNCTION_ARGS)
 	req.timeout = PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5);
 	req.metadata = PG_ARGISNULL(6) ? empty_object() : PG_GETARG_JSONB_P(6);
 
+	statistics_keep_current(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* a scoped caller is told the same of another program's accounts */
