@@ -68,9 +68,9 @@ static const char *const keyed_tables[] = {
 #define STATISTICS_GROWTH	4
 
 /*
- * Calls between two looks: a look opens every table above (some 20 µs);
- * a transaction filling a table 64 calls at a time cannot outgrow the
- * statistics by much before the next look.
+ * Calls between two looks: a look opens every table above and asks each
+ * its size, too much for every single event; a transaction adds only 64
+ * calls' rows between two looks.
  */
 #define STATISTICS_LOOK_EVERY	64
 
