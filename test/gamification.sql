@@ -4,7 +4,7 @@
 -- by them (gifq_record_event).  Every refusal is checked with its SQLSTATE
 -- and message, and refused calls change nothing.
 BEGIN;
-SELECT plan(295);
+SELECT plan(297);
 
 SELECT gifq_create_program('tap-g', 'USD', 'PTS', 100, 'Europe/Paris');
 
@@ -724,6 +724,31 @@ SELECT is(pg_temp.err($$SELECT * FROM gifq_record_events('tap-one', '[
 	'QG102 unknown member "gina" in program "tap-one" ()',
 	'batch: a member of another program is QG102, and the batch is refused');
 SELECT is(pg_temp.ev_state(), :'before', 'batch: refused batches changed nothing');
+
+-- a third batch falls in periods the streaks already count: cid's last
+-- (a later time, then an earlier one) and one of ann's before her last
+DO $$
+DECLARE
+	e record;
+	third jsonb := '[
+	{"member": "cid", "event_type": "deal", "idempotency_key": "t1", "occurred_at": "2026-01-12T15:00:00Z"},
+	{"member": "cid", "event_type": "deal", "idempotency_key": "t2", "occurred_at": "2026-01-12T11:00:00Z"},
+	{"member": "ann", "event_type": "deal", "idempotency_key": "t3", "occurred_at": "2026-01-06T12:00:00Z"}]';
+BEGIN
+	FOR e IN SELECT x.ev FROM jsonb_array_elements(third) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
+		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
+			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
+	END LOOP;
+	PERFORM gifq_record_events('tap-set', third);
+END $$;
+SELECT is(pg_temp.kept('tap-set'), pg_temp.kept('tap-one'),
+	'batch: events in periods already counted leave what single calls leave');
+SELECT is((SELECT array_agg(s.last_qualifying_event ORDER BY s.streak_type)
+	FROM gifq.streaks s JOIN gifq.members m ON m.id = s.member_id
+	JOIN gifq.programs p ON p.id = m.program_id
+	WHERE p.code = 'tap-set' AND m.external_id = 'cid'),
+	ARRAY['2026-01-12 15:00+00', '2026-01-12 15:00+00']::timestamptz[],
+	'batch: an event in the streak''s last period moves only its last qualifying event');
 
 -- a batch whose issuance account may not be overdrawn goes event by event
 -- (the ledger then tops a slot up from its siblings), with the results
