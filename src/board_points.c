@@ -329,6 +329,11 @@ note_board(int64 program_id, char period, int32 old_no, int64 old_points,
 {
 	if (old_no == no && old_points == points)
 		return;
+	if (old_no == no)
+	{
+		board_note_change(program_id, period, no, old_points, points);
+		return;
+	}
 	if (old_points > 0)
 		board_note_move(program_id, period, old_no, old_points, -1);
 	board_note_move(program_id, period, no, points, 1);

@@ -271,6 +271,45 @@ add_move(const BoardMove *move)
 }
 
 /*
+ * note_levels
+ *		Add move at each level of points where its bucket is not 0, up to the
+ *		first where other (another value of the same board, or 0) shares it:
+ *		from there up the two values share every bucket, and a member who
+ *		leaves one for the other moves no count there.
+ */
+static void
+note_levels(BoardMove *move, int64 points, int64 other)
+{
+	for (int level = 0; level < BOARD_LEVELS; level++)
+	{
+		int			shift = BOARD_BITS * level;
+
+		move->level = level;
+		move->bucket = points >> shift;
+		if ((level > 0 && move->bucket == 0) ||
+			(other > 0 && (other >> shift) == move->bucket))
+			break;
+		add_move(move);
+	}
+}
+
+/* a move's common fields; the first call registers the callbacks */
+static void
+start_move(BoardMove *move, int64 program_id, char period, int32 period_no)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(board_xact_callback, NULL);
+		RegisterSubXactCallback(board_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	move->program_id = program_id;
+	move->period = period;
+	move->period_no = period_no;
+	move->subid = GetCurrentSubTransactionId();
+}
+
+/*
  * board_note_move
  *		Note that members (+1 or -1) joined or left a points value (> 0) on a
  *		board, to be written at commit: the value's bucket at each level
@@ -283,28 +322,39 @@ board_note_move(int64 program_id, char period, int32 period_no, int64 points,
 {
 	BoardMove	move;
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(board_xact_callback, NULL);
-		RegisterSubXactCallback(board_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
 	if (points <= 0)
 		elog(ERROR, "a leaderboard move needs points above 0, not " INT64_FORMAT,
 			 points);
-	move.program_id = program_id;
-	move.period = period;
-	move.period_no = period_no;
+	start_move(&move, program_id, period, period_no);
 	move.members = members;
-	move.subid = GetCurrentSubTransactionId();
-	for (int level = 0; level < BOARD_LEVELS; level++)
+	note_levels(&move, points, 0);
+}
+
+/*
+ * board_note_change
+ *		Note that a member went from old_points (0: not on the board) to
+ *		points (> 0) on one board in one period: board_note_move's two
+ *		moves, without the levels where both values fall in one bucket
+ *		(their moves cancel out).  An event's gain of a few points leaves
+ *		most levels alone, and the list is sorted at commit.
+ */
+void
+board_note_change(int64 program_id, char period, int32 period_no,
+				  int64 old_points, int64 points)
+{
+	BoardMove	move;
+
+	if (points <= 0 || old_points < 0)
+		elog(ERROR, "a leaderboard change needs points above 0, not " INT64_FORMAT
+			 " to " INT64_FORMAT, old_points, points);
+	start_move(&move, program_id, period, period_no);
+	if (old_points > 0)
 	{
-		move.level = level;
-		move.bucket = points >> (BOARD_BITS * level);
-		if (level > 0 && move.bucket == 0)
-			break;
-		add_move(&move);
+		move.members = -1;
+		note_levels(&move, old_points, points);
 	}
+	move.members = 1;
+	note_levels(&move, points, old_points);
 }
 
 PG_FUNCTION_INFO_V1(gifq_board_note);

@@ -19,5 +19,7 @@
 /* period: a PERIOD_ code (periods.h) */
 extern void board_note_move(int64 program_id, char period, int32 period_no,
 							int64 points, int64 members);
+extern void board_note_change(int64 program_id, char period, int32 period_no,
+							  int64 old_points, int64 points);
 
 #endif							/* GIFQ_LEADERBOARD_H */
