@@ -17,7 +17,7 @@
 -- clock_timestamp(), so times are captured with clock_timestamp() between
 -- statements.
 BEGIN;
-SELECT plan(296);
+SELECT plan(301);
 
 SET client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
@@ -897,6 +897,22 @@ SELECT cmp_ok((SELECT count(*) FROM gifq.entries WHERE account_id = pg_temp.id('
 	'>', 16::bigint, 'slots: the rebalances wrote history entries for the moved slots, beyond the 16 of the spread');
 SELECT is(pg_temp.bal_at(pg_temp.id('hot_f'), clock_timestamp()), pg_temp.bal(pg_temp.id('hot_f')),
 	'slots: balance_at after the rebalances equals the balance');
+-- within a transaction (this suite is one) a slot is looked for first
+-- where the transaction last wrote it (src/slots.c); a version written by
+-- a subtransaction that rolled back is not taken for it
+SELECT lives_ok(format('SELECT gifq_transfer(%s, %s, %L)', pg_temp.id('hot_f'), pg_temp.id('hot_pay'), '1.00 USD'),
+	'slots: a debit of 1.00');
+SAVEPOINT own_version;
+SELECT gifq_transfer(pg_temp.id('hot_f'), pg_temp.id('hot_pay'), '2.00 USD');
+ROLLBACK TO SAVEPOINT own_version;
+SELECT lives_ok(format('SELECT gifq_transfer(%s, %s, %L)', pg_temp.id('hot_f'), pg_temp.id('hot_pay'), '4.00 USD'),
+	'slots: a debit of 4.00 after a debit of 2.00 rolled back');
+SELECT is(pg_temp.bal(pg_temp.id('hot_f')), '13.00 USD|0.00 USD|0.00 USD|13.00 USD',
+	'slots: the rolled-back debit left no trace in the balance');
+SELECT is((SELECT sum(r) FROM pg_temp.rooms(pg_temp.id('hot_f')) r), 1300::numeric,
+	'slots: nor in the slots'' room');
+SELECT is(pg_temp.bal(pg_temp.id('hot_pay')), '87.00 USD|0.00 USD|0.00 USD|87.00 USD',
+	'slots: payable received 1.00 and 4.00');
 
 ------------------------------------------------------------------------
 -- gifq_ledger_verify
