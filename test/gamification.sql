@@ -650,25 +650,26 @@ CREATE FUNCTION pg_temp.kept(p text) RETURNS text LANGUAGE sql AS $$
 			FROM gifq.transfers t WHERE t.program_id = x.id AND t.metadata ? 'event_id'))
 	FROM gifq.programs x WHERE x.code = p
 $$;
--- a second batch extends, restarts and fills the gaps of those streaks
-DO $$
+-- the same events one by one in tap-one and as a batch in tap-set
+CREATE FUNCTION pg_temp.record_both(events jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	e record;
-	second jsonb := '[
+BEGIN
+	FOR e IN SELECT x.ev FROM jsonb_array_elements(events) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
+		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
+			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
+	END LOOP;
+	PERFORM gifq_record_events('tap-set', events);
+END $$;
+-- a second batch extends, restarts and fills the gaps of those streaks
+SELECT pg_temp.record_both('[
 	{"member": "cid", "event_type": "deal", "idempotency_key": "s1", "occurred_at": "2026-01-09T10:00:00Z"},
 	{"member": "ann", "event_type": "deal", "idempotency_key": "s2", "occurred_at": "2026-01-07T10:00:00Z"},
 	{"member": "bea", "event_type": "deal", "idempotency_key": "s3", "occurred_at": "2026-01-04T10:00:00Z"},
 	{"member": "ann", "event_type": "deal", "idempotency_key": "s4", "occurred_at": "2026-01-07T12:00:00Z"},
 	{"member": "cid", "event_type": "deal", "idempotency_key": "s5", "occurred_at": "2026-01-12T10:00:00Z"},
 	{"member": "ann", "event_type": "deal", "idempotency_key": "s6", "occurred_at": "2026-01-06T10:00:00Z"},
-	{"member": "bea", "event_type": "deal", "idempotency_key": "s7", "occurred_at": "2026-01-05T09:00:00Z"}]';
-BEGIN
-	FOR e IN SELECT x.ev FROM jsonb_array_elements(second) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
-		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
-			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
-	END LOOP;
-	PERFORM gifq_record_events('tap-set', second);
-END $$;
+	{"member": "bea", "event_type": "deal", "idempotency_key": "s7", "occurred_at": "2026-01-05T09:00:00Z"}]');
 SELECT is(pg_temp.kept('tap-set'), pg_temp.kept('tap-one'),
 	'batch: the same events, completions, counters, streaks and periods, threshold hits, balances and transfers');
 SELECT is((SELECT count(*) FROM gifq.transfers t JOIN gifq.events e ON e.transfer_id = t.id
@@ -727,20 +728,10 @@ SELECT is(pg_temp.ev_state(), :'before', 'batch: refused batches changed nothing
 
 -- a third batch falls in periods the streaks already count: cid's last
 -- (a later time, then an earlier one) and one of ann's before her last
-DO $$
-DECLARE
-	e record;
-	third jsonb := '[
+SELECT pg_temp.record_both('[
 	{"member": "cid", "event_type": "deal", "idempotency_key": "t1", "occurred_at": "2026-01-12T15:00:00Z"},
 	{"member": "cid", "event_type": "deal", "idempotency_key": "t2", "occurred_at": "2026-01-12T11:00:00Z"},
-	{"member": "ann", "event_type": "deal", "idempotency_key": "t3", "occurred_at": "2026-01-06T12:00:00Z"}]';
-BEGIN
-	FOR e IN SELECT x.ev FROM jsonb_array_elements(third) WITH ORDINALITY x(ev, i) ORDER BY x.i LOOP
-		PERFORM gifq_record_event('tap-one', e.ev->>'member', e.ev->>'event_type',
-			e.ev->>'idempotency_key', (e.ev->>'occurred_at')::timestamptz);
-	END LOOP;
-	PERFORM gifq_record_events('tap-set', third);
-END $$;
+	{"member": "ann", "event_type": "deal", "idempotency_key": "t3", "occurred_at": "2026-01-06T12:00:00Z"}]');
 SELECT is(pg_temp.kept('tap-set'), pg_temp.kept('tap-one'),
 	'batch: events in periods already counted leave what single calls leave');
 SELECT is((SELECT array_agg(s.last_qualifying_event ORDER BY s.streak_type)
