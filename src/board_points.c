@@ -327,11 +327,10 @@ static void
 note_board(int64 program_id, char period, int32 old_no, int64 old_points,
 		   int32 no, int64 points)
 {
-	if (old_no == no && old_points == points)
-		return;
 	if (old_no == no)
 	{
-		board_note_change(program_id, period, no, old_points, points);
+		if (old_points != points)
+			board_note_change(program_id, period, no, old_points, points);
 		return;
 	}
 	if (old_points > 0)

@@ -638,6 +638,18 @@ batch_hits(const BatchTypes *types, int n, char *const *event_types,
 	return nhits;
 }
 
+/* the pair's streak among streaks (sorted by batch_read_streaks), or NULL */
+static BatchStreak *
+hit_streak(const BatchTypes *types, const BatchHit *hit, const int64 *member_ids,
+		   BatchStreak *streaks, int nstreaks)
+{
+	BatchStreak key;
+
+	key.member_id = member_ids[hit->event];
+	key.streak_type = types->name[hit->type];
+	return bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
+}
+
 /*
  * in_last_counted
  *		Whether the pair's period is the last one its streak counted before
@@ -648,14 +660,10 @@ batch_hits(const BatchTypes *types, int n, char *const *event_types,
  */
 static bool
 in_last_counted(const BatchTypes *types, const BatchHit *hit,
-				const int64 *member_ids, const BatchStreak *streaks, int nstreaks)
+				const int64 *member_ids, BatchStreak *streaks, int nstreaks)
 {
-	BatchStreak key;
-	const BatchStreak *st;
+	const BatchStreak *st = hit_streak(types, hit, member_ids, streaks, nstreaks);
 
-	key.member_id = member_ids[hit->event];
-	key.streak_type = types->name[hit->type];
-	st = bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
 	return st != NULL && st->exists && st->last_period_no == hit->period_no;
 }
 
@@ -677,7 +685,7 @@ in_last_counted(const BatchTypes *types, const BatchHit *hit,
 static void
 batch_add_periods(const BatchTypes *types, BatchHit *hits, int nhits,
 				  const int64 *member_ids, const TimestampTz *occurred_at,
-				  const BatchStreak *streaks, int nstreaks)
+				  BatchStreak *streaks, int nstreaks)
 {
 	static const Oid argtypes[] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	TIMESTAMPTZARRAYOID};
@@ -838,15 +846,11 @@ batch_apply(const BatchTypes *types, const BatchHit *hits, int nhits,
 {
 	for (int h = 0; h < nhits; h++)
 	{
-		BatchStreak key;
-		BatchStreak *st;
+		BatchStreak *st = hit_streak(types, &hits[h], member_ids, streaks, nstreaks);
 		TimestampTz at = occurred_at[hits[h].event];
 		int32		p = hits[h].period_no;
 
 		CHECK_FOR_INTERRUPTS();
-		key.member_id = member_ids[hits[h].event];
-		key.streak_type = types->name[hits[h].type];
-		st = bsearch(&key, streaks, nstreaks, sizeof(BatchStreak), streak_cmp);
 		if (!hits[h].new_period)
 		{
 			if (st->exists && st->last_event < at)
